@@ -1,0 +1,42 @@
+# tether: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build test demo bench fmt lint fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/ensure-deps.sh
+
+build: deps
+	$(CARGO) build --workspace --release
+
+## Every test: Rust unit and integration tests (against a real mosquitto the fixtures start).
+test: deps
+	$(CARGO) test --workspace
+
+## The persistent-session demonstration against a broker it starts itself.
+demo: deps
+	$(CARGO) run --release -p tether-core --example persistent_session
+
+bench: deps
+	$(CARGO) bench -p tether-core
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Fuzz the decoder and the session engine, FUZZ_SECONDS each (needs cargo-fuzz; not in CI).
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
+clean:
+	$(CARGO) clean

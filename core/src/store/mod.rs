@@ -1,0 +1,132 @@
+//! Durable session state: the one narrow interface through which every change that would
+//! have to survive a crash passes.
+//!
+//! The session engine calls a [`SessionStore`] when an outgoing QoS>0 message is accepted,
+//! when its state changes (packet identifier assigned, PUBREC received), when it completes,
+//! and when an incoming QoS 2 packet identifier is recorded or released. A store that has seen
+//! those calls can rebuild the engine with [`crate::session::Session::restore`]. Today there is
+//! [`MemoryStore`]; an on-disk store implements the same trait.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::codec::{PacketId, Publish};
+
+/// Where an outgoing message stands in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutgoingState {
+    /// Accepted, waiting for a packet identifier (not yet sent).
+    Queued,
+    /// Sent (at least once); waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    AwaitingAck,
+    /// QoS 2: PUBREC received, PUBREL sent; waiting for PUBCOMP.
+    AwaitingComp,
+}
+
+/// One outgoing message as the store keeps it. `publish.topic` is always the full topic (never
+/// an alias) and `publish.packet_id` is set exactly when `state` is not `Queued`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Order of acceptance; also the key.
+    pub seq: u64,
+    /// The application's token for the delivery.
+    pub token: u64,
+    pub publish: Publish,
+    pub state: OutgoingState,
+}
+
+/// Everything a store hands back to rebuild a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Outgoing messages in acceptance order.
+    pub messages: Vec<StoredMessage>,
+    /// Incoming QoS 2 packet identifiers for which PUBREC was sent and PUBREL not yet seen.
+    pub incoming_qos2: Vec<PacketId>,
+}
+
+/// The persistence seam of the session engine.
+///
+/// ```
+/// use tether_core::store::{MemoryStore, SessionStore};
+/// let mut store = MemoryStore::default();
+/// assert!(store.load().messages.is_empty());
+/// ```
+pub trait SessionStore: Send {
+    /// Insert or replace the message with `message.seq`.
+    fn put_outgoing(&mut self, message: &StoredMessage);
+    /// Forget an outgoing message (completed, failed or dropped).
+    fn remove_outgoing(&mut self, seq: u64);
+    /// Record that PUBREC was sent for an incoming QoS 2 packet identifier.
+    fn put_incoming_qos2(&mut self, packet_id: PacketId);
+    /// Forget an incoming QoS 2 packet identifier (PUBREL arrived).
+    fn remove_incoming_qos2(&mut self, packet_id: PacketId);
+    /// Forget incoming QoS 2 state (the server started a new session).
+    fn clear_incoming(&mut self);
+    /// Everything stored, messages in `seq` order.
+    fn load(&mut self) -> StoredSession;
+}
+
+/// A [`SessionStore`] in memory: the reference implementation, and what the tests check
+/// the engine against.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    messages: BTreeMap<u64, StoredMessage>,
+    incoming_qos2: BTreeSet<PacketId>,
+}
+
+impl MemoryStore {
+    /// How many outgoing messages are stored.
+    pub fn outgoing_len(&self) -> usize {
+        self.messages.len()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn put_outgoing(&mut self, message: &StoredMessage) {
+        self.messages.insert(message.seq, message.clone());
+    }
+    fn remove_outgoing(&mut self, seq: u64) {
+        self.messages.remove(&seq);
+    }
+    fn put_incoming_qos2(&mut self, packet_id: PacketId) {
+        self.incoming_qos2.insert(packet_id);
+    }
+    fn remove_incoming_qos2(&mut self, packet_id: PacketId) {
+        self.incoming_qos2.remove(&packet_id);
+    }
+    fn clear_incoming(&mut self) {
+        self.incoming_qos2.clear();
+    }
+    fn load(&mut self) -> StoredSession {
+        StoredSession {
+            messages: self.messages.values().cloned().collect(),
+            incoming_qos2: self.incoming_qos2.iter().copied().collect(),
+        }
+    }
+}
+
+/// A store shared between a test and the engine that writes to it.
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<std::sync::Mutex<S>> {
+    fn put_outgoing(&mut self, message: &StoredMessage) {
+        lock(self).put_outgoing(message)
+    }
+    fn remove_outgoing(&mut self, seq: u64) {
+        lock(self).remove_outgoing(seq)
+    }
+    fn put_incoming_qos2(&mut self, packet_id: PacketId) {
+        lock(self).put_incoming_qos2(packet_id)
+    }
+    fn remove_incoming_qos2(&mut self, packet_id: PacketId) {
+        lock(self).remove_incoming_qos2(packet_id)
+    }
+    fn clear_incoming(&mut self) {
+        lock(self).clear_incoming()
+    }
+    fn load(&mut self) -> StoredSession {
+        lock(self).load()
+    }
+}
+
+fn lock<S: ?Sized>(m: &std::sync::Mutex<S>) -> std::sync::MutexGuard<'_, S> {
+    // A panic elsewhere must not make the session state unreachable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
