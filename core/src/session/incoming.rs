@@ -145,8 +145,4 @@ impl Incoming {
     pub fn qos2_len(&self) -> usize {
         self.qos2.len()
     }
-
-    pub fn pending_acks(&self) -> usize {
-        self.pending.iter().filter(|p| p.live && !p.acked).count()
-    }
 }

@@ -491,6 +491,12 @@ impl Session {
         &self.config.client_id
     }
 
+    /// Credentials for the next CONNECT (a before-connect hook may refresh them).
+    pub fn set_credentials(&mut self, username: Option<String>, password: Option<Bytes>) {
+        self.config.username = username;
+        self.config.password = password;
+    }
+
     /// The keep-alive in force (the server's if it sent Server Keep Alive).
     pub fn keep_alive(&self) -> Duration {
         self.keep_alive
@@ -917,20 +923,7 @@ impl Session {
     }
 
     fn publish(&mut self, now: Instant, token: u64, request: PublishRequest) -> Result<(), CommandError> {
-        topic::validate_topic_name(&request.topic).map_err(|e| CommandError::InvalidTopic(format!("{:?}: {e}", request.topic)))?;
-        if request.properties.topic_alias.is_some() {
-            return Err(CommandError::InvalidArgument("topic aliases are assigned by the client itself".into()));
-        }
-        if !request.properties.subscription_identifiers.is_empty() {
-            // [MQTT-3.3.4-6] a client PUBLISH never carries a Subscription Identifier.
-            return Err(CommandError::InvalidArgument("a published message cannot carry subscription identifiers".into()));
-        }
-        if let Some(rt) = &request.properties.response_topic {
-            topic::validate_topic_name(rt).map_err(|e| CommandError::InvalidTopic(format!("response topic {rt:?}: {e}")))?;
-        }
-        if request.properties.payload_format_indicator == Some(1) && std::str::from_utf8(&request.payload).is_err() {
-            return Err(CommandError::InvalidArgument("payload format indicator says UTF-8 but the payload is not valid UTF-8".into()));
-        }
+        validate_publish(&request)?;
         let publish = Publish {
             dup: false,
             qos: request.qos,
@@ -1392,6 +1385,62 @@ impl Session {
             None => {}
         }
     }
+}
+
+/// Checks a publish request against everything that does not depend on the server: topic,
+/// properties, UTF-8. The facades call it so that bad input fails at the call, before anything
+/// is queued or sent; the engine calls it again.
+///
+/// ```
+/// use tether_core::session::{validate_publish, PublishRequest};
+/// let bad = PublishRequest { topic: "a/#".into(), ..Default::default() };
+/// assert!(validate_publish(&bad).is_err());
+/// ```
+pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
+    topic::validate_topic_name(&request.topic)
+        .map_err(|e| CommandError::InvalidTopic(format!("{:?}: {e}", request.topic)))?;
+    let p = &request.properties;
+    if p.topic_alias.is_some() {
+        return Err(CommandError::InvalidArgument("topic aliases are assigned by the client itself".into()));
+    }
+    if !p.subscription_identifiers.is_empty() {
+        // [MQTT-3.3.4-6] a client PUBLISH never carries a Subscription Identifier.
+        return Err(CommandError::InvalidArgument("a published message cannot carry subscription identifiers".into()));
+    }
+    if let Some(rt) = &p.response_topic {
+        // [MQTT-3.3.2-14] the Response Topic is a topic name, without wildcards.
+        topic::validate_topic_name(rt).map_err(|e| CommandError::InvalidTopic(format!("response topic {rt:?}: {e}")))?;
+    }
+    if matches!(p.payload_format_indicator, Some(f) if f > 1) {
+        return Err(CommandError::InvalidArgument("payload format indicator must be 0 or 1".into()));
+    }
+    if p.payload_format_indicator == Some(1) && std::str::from_utf8(&request.payload).is_err() {
+        // [MQTT-3.3.2-?] a payload announced as UTF-8 must be UTF-8.
+        return Err(CommandError::InvalidArgument("payload format indicator says UTF-8 but the payload is not valid UTF-8".into()));
+    }
+    let strings = p.content_type.iter().chain(p.user_properties.iter().flat_map(|(k, v)| [k, v]));
+    for s in strings {
+        check_string(s)?;
+    }
+    if request.payload.len() > MAX_PAYLOAD {
+        return Err(CommandError::PacketTooLarge { size: request.payload.len(), max: MAX_PAYLOAD as u32 });
+    }
+    Ok(())
+}
+
+/// The largest payload any PUBLISH can carry: the Remaining Length limit (268,435,455) less a
+/// minimal header.
+const MAX_PAYLOAD: usize = 268_435_455 - 16;
+
+/// [MQTT-1.5.4-1]/[MQTT-1.5.4-2] UTF-8 strings: at most 65,535 bytes, no U+0000.
+pub(crate) fn check_string(s: &str) -> Result<(), CommandError> {
+    if s.len() > 65_535 {
+        return Err(CommandError::InvalidArgument(format!("string of {} bytes exceeds 65,535", s.len())));
+    }
+    if s.contains('\0') {
+        return Err(CommandError::InvalidArgument(format!("string {s:?} contains U+0000")));
+    }
+    Ok(())
 }
 
 fn name(packet: &Packet) -> &'static str {

@@ -53,10 +53,6 @@ impl SendQueue {
         self.bytes
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// Would one more message of `weight` bytes exceed the limits?
     pub fn is_full_for(&self, limits: &QueueLimits, weight: usize) -> bool {
         self.items.len() >= limits.max_messages
@@ -131,11 +127,5 @@ impl SendQueue {
 
     pub fn iter(&self) -> impl Iterator<Item = &Outgoing> {
         self.items.iter()
-    }
-
-    pub fn drain(&mut self) -> Vec<Outgoing> {
-        self.bytes = 0;
-        self.expiries.clear();
-        self.items.drain(..).collect()
     }
 }

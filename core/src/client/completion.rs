@@ -1,0 +1,121 @@
+//! A one-shot result that can be awaited (async), waited for with a timeout (blocking), and
+//! looked at without consuming it: the shape every face needs for deliveries and requests.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+struct State<T> {
+    value: Option<T>,
+    wakers: Vec<Waker>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+/// The receiving side. Cloning shares the same result.
+pub(crate) struct Completion<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Completion<T> {
+    fn clone(&self) -> Self {
+        Completion { shared: self.shared.clone() }
+    }
+}
+
+/// The completing side, held by the driver. Dropped without a result (the driver stopped),
+/// it completes with `on_drop()`, so that no waiter hangs.
+pub(crate) struct Completer<T> {
+    shared: Arc<Shared<T>>,
+    on_drop: fn() -> T,
+}
+
+pub(crate) fn completion<T>(on_drop: fn() -> T) -> (Completer<T>, Completion<T>) {
+    let shared = Arc::new(Shared { state: Mutex::new(State { value: None, wakers: Vec::new() }), ready: Condvar::new() });
+    (Completer { shared: shared.clone(), on_drop }, Completion { shared })
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        let value = (self.on_drop)();
+        self.set(value);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<T> Completer<T> {
+    /// Store the result (the first one wins) and wake every waiter.
+    pub fn complete(self, value: T) {
+        self.set(value);
+    }
+
+    fn set(&self, value: T) {
+        let wakers = {
+            let mut state = lock(&self.shared.state);
+            if state.value.is_some() {
+                return;
+            }
+            state.value = Some(value);
+            std::mem::take(&mut state.wakers)
+        };
+        self.shared.ready.notify_all();
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+impl<T: Clone> Completion<T> {
+    pub fn is_done(&self) -> bool {
+        lock(&self.shared.state).value.is_some()
+    }
+
+    pub fn peek(&self) -> Option<T> {
+        lock(&self.shared.state).value.clone()
+    }
+
+    /// Block the calling thread until done or `timeout` (None = forever).
+    pub fn wait(&self, timeout: Option<Duration>) -> Option<T> {
+        let mut state = lock(&self.shared.state);
+        match timeout {
+            None => {
+                while state.value.is_none() {
+                    state = self.shared.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            Some(t) => {
+                let (s, _) = self
+                    .shared
+                    .ready
+                    .wait_timeout_while(state, t, |s| s.value.is_none())
+                    .unwrap_or_else(|p| p.into_inner());
+                state = s;
+            }
+        }
+        state.value.clone()
+    }
+}
+
+impl<T: Clone> Future for Completion<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = lock(&self.shared.state);
+        match &state.value {
+            Some(v) => Poll::Ready(v.clone()),
+            None => {
+                if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The public error type of the Rust API (the C and Python faces map from it).
+
+use crate::codec::{ConnectReasonCode, DisconnectReasonCode, PubAckReasonCode};
+use crate::session::{CommandError, DisconnectCause, PublishError};
+
+/// A coarse class of [`Error`], for mapping to C result codes and Python exceptions without
+/// parsing text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    InvalidArgument,
+    InvalidTopic,
+    PacketTooLarge,
+    NotSupported,
+    QueueFull,
+    NotConnected,
+    Timeout,
+    ConnectionRefused,
+    Io,
+    Protocol,
+    Rejected,
+    SessionLost,
+    Dropped,
+    Closed,
+}
+
+/// Everything that can go wrong, with the server's reason code and reason string where it
+/// sent them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("packet of {size} bytes exceeds the maximum packet size of {max} bytes")]
+    PacketTooLarge { size: usize, max: u32 },
+    #[error("{0}")]
+    NotSupported(String),
+    #[error("{0}")]
+    QueueFull(String),
+    #[error("not connected")]
+    NotConnected,
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("connection refused by the server: {reason_code}{}", suffix(.reason_string))]
+    ConnectionRefused { reason_code: ConnectReasonCode, reason_string: Option<String> },
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("protocol error ({reason_code}): {message}")]
+    Protocol { reason_code: DisconnectReasonCode, message: String },
+    #[error("the server refused the message: {reason_code}{}", suffix(.reason_string))]
+    Rejected { reason_code: PubAckReasonCode, reason_string: Option<String> },
+    #[error("the server did not keep the session; the message was not delivered")]
+    SessionLost,
+    #[error("{0}")]
+    Dropped(String),
+    #[error("the client is closed")]
+    Closed,
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+}
+
+fn suffix(reason_string: &Option<String>) -> String {
+    reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::InvalidTopic(_) => ErrorKind::InvalidTopic,
+            Error::PacketTooLarge { .. } => ErrorKind::PacketTooLarge,
+            Error::NotSupported(_) => ErrorKind::NotSupported,
+            Error::QueueFull(_) => ErrorKind::QueueFull,
+            Error::NotConnected | Error::Disconnected(_) => ErrorKind::NotConnected,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::ConnectionRefused { .. } => ErrorKind::ConnectionRefused,
+            Error::Io(_) => ErrorKind::Io,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Rejected { .. } => ErrorKind::Rejected,
+            Error::SessionLost => ErrorKind::SessionLost,
+            Error::Dropped(_) => ErrorKind::Dropped,
+            Error::Closed => ErrorKind::Closed,
+        }
+    }
+
+    /// The MQTT reason code behind the error, where there is one.
+    pub fn reason_code(&self) -> Option<u8> {
+        match self {
+            Error::ConnectionRefused { reason_code, .. } => Some(*reason_code as u8),
+            Error::Protocol { reason_code, .. } => Some(*reason_code as u8),
+            Error::Rejected { reason_code, .. } => Some(*reason_code as u8),
+            Error::PacketTooLarge { .. } => Some(0x95),
+            _ => None,
+        }
+    }
+
+    /// The server's reason string, where it sent one.
+    pub fn reason_string(&self) -> Option<&str> {
+        match self {
+            Error::ConnectionRefused { reason_string, .. } | Error::Rejected { reason_string, .. } => {
+                reason_string.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<CommandError> for Error {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::InvalidTopic(m) | CommandError::InvalidFilter(m) => Error::InvalidTopic(m),
+            CommandError::InvalidArgument(m) => Error::InvalidArgument(m),
+            CommandError::PacketTooLarge { size, max } => Error::PacketTooLarge { size, max },
+            e @ (CommandError::QoSNotSupported { .. } | CommandError::RetainNotSupported | CommandError::NoAuthenticator) => {
+                Error::NotSupported(e.to_string())
+            }
+            e @ CommandError::QueueFull { .. } => Error::QueueFull(e.to_string()),
+            CommandError::NotConnected => Error::NotConnected,
+        }
+    }
+}
+
+impl From<PublishError> for Error {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Rejected { reason_code, reason_string } => Error::Rejected { reason_code, reason_string },
+            PublishError::SessionLost => Error::SessionLost,
+            e @ (PublishError::Expired | PublishError::Overflow) => Error::Dropped(e.to_string()),
+            PublishError::NotAdmitted(c) => c.into(),
+        }
+    }
+}
+
+impl From<&DisconnectCause> for Error {
+    fn from(cause: &DisconnectCause) -> Self {
+        match cause {
+            DisconnectCause::Refused { reason_code, reason_string } => {
+                Error::ConnectionRefused { reason_code: *reason_code, reason_string: reason_string.clone() }
+            }
+            DisconnectCause::Local { reason_code, reason } if reason_code.is_error() => Error::Protocol {
+                reason_code: *reason_code,
+                message: reason.clone().unwrap_or_default(),
+            },
+            other => Error::Disconnected(super::event::describe_cause(other)),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! What the client tells the application, in order.
+
+use bytes::Bytes;
+
+use crate::codec::{ConnAck, PublishProperties, QoS};
+use crate::session::DisconnectCause;
+
+/// A received application message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub dup: bool,
+    pub retain: bool,
+    pub properties: PublishProperties,
+    /// With manual acks: pass the message to `ack` once processed.
+    pub(crate) ack_id: Option<u64>,
+}
+
+impl Message {
+    /// True when this message waits for a manual acknowledgement.
+    pub fn needs_ack(&self) -> bool {
+        self.ack_id.is_some()
+    }
+}
+
+/// An event of the client's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A connection was established (also after every automatic reconnect).
+    Connected(ConnAck),
+    /// The connection ended; `reason_code` is the DISCONNECT or CONNACK reason when there was
+    /// one.
+    Disconnected { reason_code: Option<u8>, cause: DisconnectCause },
+    /// The server did not have the expected session: `republished` messages were queued
+    /// again, `failed` deliveries failed.
+    SessionLost { republished: usize, failed: usize },
+    /// A message arrived.
+    Message(Message),
+    /// A publish was dropped before it was sent (expired while queued, or overflowed).
+    Dropped { token: u64, reason: String },
+    /// A connection attempt failed; another follows after `delay`.
+    Reconnecting { attempt: u32, delay: std::time::Duration, error: String },
+}
+
+pub(crate) fn cause_reason_code(cause: &DisconnectCause) -> Option<u8> {
+    match cause {
+        DisconnectCause::Server { reason_code, .. } | DisconnectCause::Local { reason_code, .. } => Some(*reason_code as u8),
+        DisconnectCause::Refused { reason_code, .. } => Some(*reason_code as u8),
+        DisconnectCause::KeepAliveTimeout => Some(0x8D),
+        DisconnectCause::ConnectionLost => None,
+    }
+}
+
+pub(crate) fn describe_cause(cause: &DisconnectCause) -> String {
+    match cause {
+        DisconnectCause::Server { reason_code, reason_string, .. } => {
+            format!("server sent DISCONNECT {reason_code}{}", reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default())
+        }
+        DisconnectCause::Local { reason_code, reason } => {
+            format!("closed by the client with {reason_code}{}", reason.as_ref().map(|s| format!(": {s}")).unwrap_or_default())
+        }
+        DisconnectCause::KeepAliveTimeout => "no packet from the server within 1.5 × keep-alive".into(),
+        DisconnectCause::Refused { reason_code, reason_string } => {
+            format!("connection refused: {reason_code}{}", reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default())
+        }
+        DisconnectCause::ConnectionLost => "connection lost".into(),
+    }
+}

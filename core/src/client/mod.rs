@@ -1,0 +1,494 @@
+//! The public Rust API: [`AsyncClient`] for tokio applications, [`Client`] for blocking code
+//! on the shared runtime. Both are handles onto one driver task; clone them freely.
+
+pub(crate) mod completion;
+pub(crate) mod error;
+pub(crate) mod event;
+pub(crate) mod options;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use error::{Error, ErrorKind};
+pub use event::{Event, Message};
+pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
+
+use crate::codec::{
+    AckProperties, ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode, SubscribeProperties,
+    Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
+};
+use crate::driver::transport::ServerAddr;
+use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, SharedAuthenticator};
+use crate::session::{validate_publish, Config, PublishOutcome, PublishRequest, Session};
+use completion::{completion, Completion};
+
+/// The answer to a subscribe: one reason code per filter, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeOutcome {
+    pub reason_codes: Vec<SubAckReasonCode>,
+    pub properties: AckProperties,
+}
+
+/// A snapshot of the client's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub retransmissions: u64,
+    pub reconnects: u64,
+    /// Messages waiting to be sent (not yet in flight).
+    pub queued: u64,
+    pub queued_bytes: u64,
+    /// QoS>0 messages sent and not yet acknowledged.
+    pub inflight: u64,
+    pub connected: bool,
+}
+
+/// The outcome of one publish: resolves when the message is acknowledged (QoS 1: PUBACK,
+/// QoS 2: PUBCOMP; QoS 0: written), or fails with the reason. Await it, or `wait` for it from
+/// blocking code. Dropping it does not cancel the publish.
+pub struct Delivery {
+    token: u64,
+    packet_id: Arc<AtomicU32>,
+    done: Completion<DeliveryResult>,
+}
+
+impl Delivery {
+    /// The token of this publish (unique per client).
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+
+    /// The packet identifier, as soon as one is assigned (QoS > 0, once the message is in
+    /// flight).
+    pub fn packet_id(&self) -> Option<PacketId> {
+        PacketId::new(self.packet_id.load(Ordering::Relaxed) as u16)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done.is_done()
+    }
+
+    /// The result if it is there, without waiting.
+    pub fn result(&self) -> Option<DeliveryResult> {
+        self.done.peek()
+    }
+
+    /// Block until the delivery completes or `timeout` passes (then `Error::Timeout`).
+    pub fn wait(&self, timeout: Option<Duration>) -> DeliveryResult {
+        self.done
+            .wait(timeout)
+            .unwrap_or_else(|| Err(Error::Timeout(format!("delivery {} not complete within {timeout:?}", self.token))))
+    }
+}
+
+impl Future for Delivery {
+    type Output = DeliveryResult;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
+        Pin::new(&mut self.done).poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").field("token", &self.token).field("done", &self.is_done()).finish()
+    }
+}
+
+struct Inner {
+    publishes: mpsc::Sender<PublishJob>,
+    controls: mpsc::UnboundedSender<Control>,
+    events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
+    next_token: AtomicU64,
+    counters: Arc<Counters>,
+    client_id: String,
+}
+
+/// An MQTT 5.0 client for tokio applications.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tether_core::Error> {
+/// use tether_core::{AsyncClient, MqttOptions, QoS};
+/// let mut options = MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+/// options.set_session_expiry_interval(u32::MAX).set_clean_start(false);
+/// let client = AsyncClient::new(options);
+/// let ack = client.connect().await?;
+/// println!("session present: {}", ack.session_present);
+/// client.subscribe("sensors/#", QoS::AtLeastOnce).await?;
+/// client.publish("sensors/1", QoS::AtLeastOnce, false, "21.5").await?.await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AsyncClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient").field("client_id", &self.inner.client_id).finish()
+    }
+}
+
+fn closed<T>() -> Result<T, Error> {
+    Err(Error::Closed)
+}
+
+impl AsyncClient {
+    /// A client whose driver runs on the current tokio runtime, or on the shared background
+    /// runtime when called outside one. Nothing connects until [`AsyncClient::connect`].
+    pub fn new(options: MqttOptions) -> Self {
+        Self::spawn(options, &crate::runtime::current_or_shared())
+    }
+
+    /// A client whose driver runs on `handle`.
+    pub fn with_runtime(options: MqttOptions, handle: &tokio::runtime::Handle) -> Self {
+        Self::spawn(options, handle)
+    }
+
+    fn spawn(options: MqttOptions, handle: &tokio::runtime::Handle) -> Self {
+        let mut config = Config::new(options.client_id.clone());
+        config.clean_start = options.clean_start;
+        config.keep_alive = options.keep_alive;
+        config.username = options.username.clone();
+        config.password = options.password.clone();
+        config.will = options.last_will.clone();
+        config.properties = options.properties.clone();
+        config.queue = options.queue;
+        config.on_session_lost = options.on_session_lost;
+        config.auto_topic_alias = options.auto_topic_alias;
+        config.manual_ack = options.manual_acks;
+        config.authenticator = options
+            .authenticator
+            .clone()
+            .map(|a| Box::new(SharedAuthenticator::new(a)) as Box<dyn crate::session::Authenticator>);
+        let session = Session::new(config);
+        let (ptx, prx) = mpsc::channel(options.request_capacity);
+        let (ctx, crx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::channel(options.event_capacity);
+        let counters = Arc::new(Counters::default());
+        let client_id = options.client_id.clone();
+        let driver = Driver::new(session, options, prx, crx, etx, counters.clone());
+        handle.spawn(driver.run());
+        AsyncClient {
+            inner: Arc::new(Inner {
+                publishes: ptx,
+                controls: ctx,
+                events: tokio::sync::Mutex::new(erx),
+                next_token: AtomicU64::new(1),
+                counters,
+                client_id,
+            }),
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    fn control<T: Clone>(&self, make: impl FnOnce(completion::Completer<Result<T, Error>>) -> Control) -> Completion<Result<T, Error>> {
+        let (tx, rx) = completion(closed::<T>);
+        // A send error means the driver is gone; the dropped completer then says Closed.
+        let _ = self.inner.controls.send(make(tx));
+        rx
+    }
+
+    /// Connect to the configured servers (tried in turn) and wait for CONNACK. After the
+    /// first success the client reconnects by itself, resuming the session.
+    pub async fn connect(&self) -> Result<ConnAck, Error> {
+        self.control(|done| Control::Connect { servers: None, done }).await
+    }
+
+    /// Connect to `server` instead of the configured servers.
+    pub async fn connect_to(&self, server: ServerAddr) -> Result<ConnAck, Error> {
+        self.control(|done| Control::Connect { servers: Some(vec![server]), done }).await
+    }
+
+    pub(crate) fn start_connect(&self, servers: Option<Vec<ServerAddr>>) -> Completion<Result<ConnAck, Error>> {
+        self.control(|done| Control::Connect { servers, done })
+    }
+
+    /// Publish a message. Returns once the client has taken it (waiting only when the send
+    /// queue is full under `OverflowPolicy::Block`); await the [`Delivery`] for the
+    /// acknowledgement. Invalid input fails here, before anything is queued.
+    pub async fn publish(&self, topic: impl Into<String>, qos: QoS, retain: bool, payload: impl Into<Bytes>) -> Result<Delivery, Error> {
+        self.publish_with_properties(topic, qos, retain, payload, PublishProperties::default()).await
+    }
+
+    /// Publish with PUBLISH properties (content type, response topic, correlation data, user
+    /// properties, message expiry, payload format).
+    pub async fn publish_with_properties(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+        properties: PublishProperties,
+    ) -> Result<Delivery, Error> {
+        let (job, delivery) = self.prepare(topic.into(), qos, retain, payload.into(), properties)?;
+        self.inner.publishes.send(job).await.map_err(|_| Error::Closed)?;
+        Ok(delivery)
+    }
+
+    fn prepare(&self, topic: String, qos: QoS, retain: bool, payload: Bytes, properties: PublishProperties) -> Result<(PublishJob, Delivery), Error> {
+        let request = PublishRequest { topic, payload, qos, retain, properties };
+        validate_publish(&request)?;
+        let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+        let packet_id = Arc::new(AtomicU32::new(0));
+        let (done, completion) = completion(closed::<PublishOutcome>);
+        Ok((PublishJob { token, request, done, packet_id: packet_id.clone() }, Delivery { token, packet_id, done: completion }))
+    }
+
+    /// Subscribe to one filter; returns the server's reason codes (one).
+    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<Vec<SubAckReasonCode>, Error> {
+        let subscription = Subscription { filter: filter.into(), options: SubscriptionOptions { qos, ..Default::default() } };
+        Ok(self.subscribe_many(vec![subscription], SubscribeProperties::default()).await?.reason_codes)
+    }
+
+    /// Subscribe with full options (no-local, retain-as-published, retain handling) and
+    /// properties (subscription identifier, user properties).
+    pub async fn subscribe_many(&self, subscriptions: Vec<Subscription>, properties: SubscribeProperties) -> Result<SubscribeOutcome, Error> {
+        self.subscribe_request(subscriptions, properties)?.await
+    }
+
+    pub(crate) fn subscribe_request(&self, subscriptions: Vec<Subscription>, properties: SubscribeProperties) -> Result<Completion<Result<SubscribeOutcome, Error>>, Error> {
+        validate_subscriptions(&subscriptions, &properties)?;
+        Ok(self.control(|done| Control::Subscribe { subscriptions, properties, done }))
+    }
+
+    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<Vec<UnsubAckReasonCode>, Error> {
+        self.unsubscribe_many(vec![filter.into()], UnsubscribeProperties::default()).await
+    }
+
+    pub async fn unsubscribe_many(&self, filters: Vec<String>, properties: UnsubscribeProperties) -> Result<Vec<UnsubAckReasonCode>, Error> {
+        self.unsubscribe_request(filters, properties)?.await
+    }
+
+    pub(crate) fn unsubscribe_request(&self, filters: Vec<String>, properties: UnsubscribeProperties) -> Result<Completion<Result<Vec<UnsubAckReasonCode>, Error>>, Error> {
+        if filters.is_empty() {
+            return Err(Error::InvalidArgument("unsubscribe needs at least one topic filter".into()));
+        }
+        for f in &filters {
+            crate::codec::topic::validate_topic_filter(f).map_err(|e| Error::InvalidTopic(format!("{f:?}: {e}")))?;
+        }
+        Ok(self.control(|done| Control::Unsubscribe { filters, properties, done }))
+    }
+
+    /// Acknowledge a message received with manual acks. The client sends PUBACK/PUBREC in
+    /// the order the messages arrived, whatever order the application acks them in.
+    pub fn ack(&self, message: &Message) -> Result<(), Error> {
+        let Some(ack_id) = message.ack_id else {
+            return Err(Error::InvalidArgument("this message needs no ack (QoS 0, or manual acks are off)".into()));
+        };
+        self.inner.controls.send(Control::Ack { ack_id }).map_err(|_| Error::Closed)
+    }
+
+    /// Wait until every publish made so far has completed (delivered or failed).
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.control(|done| Control::Flush { done }).await
+    }
+
+    pub(crate) fn flush_request(&self) -> Completion<Result<(), Error>> {
+        self.control(|done| Control::Flush { done })
+    }
+
+    /// Send DISCONNECT (normal) and close. Queued messages stay queued for a later connect.
+    pub async fn disconnect(&self) -> Result<(), Error> {
+        self.disconnect_with(DisconnectReasonCode::NormalDisconnection, None).await
+    }
+
+    /// DISCONNECT with a reason code and, optionally, a new session expiry.
+    pub async fn disconnect_with(&self, reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>) -> Result<(), Error> {
+        self.disconnect_request(reason_code, session_expiry_interval).await
+    }
+
+    pub(crate) fn disconnect_request(&self, reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>) -> Completion<Result<(), Error>> {
+        self.control(|done| Control::Disconnect { reason_code, session_expiry_interval, done })
+    }
+
+    /// Start a re-authentication with the configured authenticator.
+    pub fn reauthenticate(&self) -> Result<(), Error> {
+        self.inner.controls.send(Control::Reauthenticate).map_err(|_| Error::Closed)
+    }
+
+    /// The next event; `None` once the client is gone.
+    pub async fn recv(&self) -> Option<Event> {
+        self.inner.events.lock().await.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.inner.events.try_lock().ok()?.try_recv().ok()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        Stats {
+            messages_in: c.messages_in.load(Ordering::Relaxed),
+            messages_out: c.messages_out.load(Ordering::Relaxed),
+            retransmissions: c.retransmissions.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            queued: c.queued.load(Ordering::Relaxed),
+            queued_bytes: c.queued_bytes.load(Ordering::Relaxed),
+            inflight: c.inflight.load(Ordering::Relaxed),
+            connected: c.connected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn validate_subscriptions(subscriptions: &[Subscription], properties: &SubscribeProperties) -> Result<(), Error> {
+    if subscriptions.is_empty() {
+        return Err(Error::InvalidArgument("subscribe needs at least one topic filter".into()));
+    }
+    for s in subscriptions {
+        crate::codec::topic::validate_topic_filter(&s.filter).map_err(|e| Error::InvalidTopic(format!("{:?}: {e}", s.filter)))?;
+        if s.options.no_local && s.filter.starts_with("$share/") {
+            // [MQTT-3.8.3-4] no-local on a shared subscription is a Protocol Error.
+            return Err(Error::InvalidArgument("no_local cannot be set on a shared subscription".into()));
+        }
+    }
+    if let Some(id) = properties.subscription_identifier {
+        if id == 0 || id > 268_435_455 {
+            return Err(Error::InvalidArgument(format!("subscription identifier {id} is outside 1..=268435455")));
+        }
+    }
+    Ok(())
+}
+
+/// A blocking MQTT 5.0 client on the shared runtime: the same operations as [`AsyncClient`],
+/// for code without an async runtime. Do not call it from inside a tokio runtime thread.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tether_core::{Client, Event, MqttOptions, QoS};
+/// let mut options = MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+/// options.set_session_expiry_interval(u32::MAX).set_clean_start(false);
+/// let client = Client::new(options);
+/// let ack = client.connect()?;
+/// client.subscribe("sensors/#", QoS::AtLeastOnce)?;
+/// client.publish("sensors/1", QoS::AtLeastOnce, false, "21.5")?.wait(Some(Duration::from_secs(5)))?;
+/// if let Some(Event::Message(m)) = client.recv_timeout(Duration::from_secs(1))? {
+///     println!("{}: {:?}", m.topic, m.payload);
+/// }
+/// # Ok::<(), tether_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: AsyncClient,
+}
+
+impl Client {
+    pub fn new(options: MqttOptions) -> Self {
+        Client { inner: AsyncClient::with_runtime(options, &crate::runtime::shared()) }
+    }
+
+    /// The async handle onto the same client.
+    pub fn as_async(&self) -> &AsyncClient {
+        &self.inner
+    }
+
+    pub fn client_id(&self) -> &str {
+        self.inner.client_id()
+    }
+
+    /// Connect and wait for CONNACK.
+    pub fn connect(&self) -> Result<ConnAck, Error> {
+        self.inner.start_connect(None).wait(None).unwrap_or_else(closed)
+    }
+
+    /// Connect to `server` (instead of the configured servers), waiting at most `timeout`.
+    pub fn connect_to(&self, server: ServerAddr, timeout: Option<Duration>) -> Result<ConnAck, Error> {
+        self.inner
+            .start_connect(Some(vec![server]))
+            .wait(timeout)
+            .unwrap_or_else(|| Err(Error::Timeout("no CONNACK in time".into())))
+    }
+
+    pub fn publish(&self, topic: impl Into<String>, qos: QoS, retain: bool, payload: impl Into<Bytes>) -> Result<Delivery, Error> {
+        self.publish_with_properties(topic, qos, retain, payload, PublishProperties::default())
+    }
+
+    pub fn publish_with_properties(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+        properties: PublishProperties,
+    ) -> Result<Delivery, Error> {
+        let (job, delivery) = self.inner.prepare(topic.into(), qos, retain, payload.into(), properties)?;
+        self.inner.inner.publishes.blocking_send(job).map_err(|_| Error::Closed)?;
+        Ok(delivery)
+    }
+
+    pub fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<Vec<SubAckReasonCode>, Error> {
+        let subscription = Subscription { filter: filter.into(), options: SubscriptionOptions { qos, ..Default::default() } };
+        Ok(self.subscribe_many(vec![subscription], SubscribeProperties::default())?.reason_codes)
+    }
+
+    pub fn subscribe_many(&self, subscriptions: Vec<Subscription>, properties: SubscribeProperties) -> Result<SubscribeOutcome, Error> {
+        self.inner.subscribe_request(subscriptions, properties)?.wait(None).unwrap_or_else(closed)
+    }
+
+    pub fn unsubscribe(&self, filter: impl Into<String>) -> Result<Vec<UnsubAckReasonCode>, Error> {
+        self.inner.unsubscribe_request(vec![filter.into()], UnsubscribeProperties::default())?.wait(None).unwrap_or_else(closed)
+    }
+
+    pub fn ack(&self, message: &Message) -> Result<(), Error> {
+        self.inner.ack(message)
+    }
+
+    /// Wait until every publish so far has completed, at most `timeout`.
+    pub fn flush(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        self.inner.flush_request().wait(timeout).unwrap_or_else(|| Err(Error::Timeout("flush".into())))
+    }
+
+    pub fn disconnect(&self) -> Result<(), Error> {
+        self.disconnect_with(DisconnectReasonCode::NormalDisconnection, None)
+    }
+
+    pub fn disconnect_with(&self, reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>) -> Result<(), Error> {
+        self.inner
+            .disconnect_request(reason_code, session_expiry_interval)
+            .wait(Some(Duration::from_secs(30)))
+            .unwrap_or_else(|| Err(Error::Timeout("disconnect".into())))
+    }
+
+    /// The next event, waiting as long as it takes; `Err(Closed)` once the client is gone.
+    pub fn recv(&self) -> Result<Event, Error> {
+        let mut events = self.inner.inner.events.blocking_lock();
+        events.blocking_recv().ok_or(Error::Closed)
+    }
+
+    /// The next event within `timeout`, `Ok(None)` when none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Event>, Error> {
+        let inner = &self.inner.inner;
+        crate::runtime::shared().block_on(async {
+            let mut events = inner.events.lock().await;
+            match tokio::time::timeout(timeout, events.recv()).await {
+                Ok(Some(e)) => Ok(Some(e)),
+                Ok(None) => Err(Error::Closed),
+                Err(_) => Ok(None),
+            }
+        })
+    }
+
+    pub fn try_recv(&self) -> Option<Event> {
+        self.inner.try_recv()
+    }
+
+    /// Events as an iterator that ends when the client is gone.
+    pub fn iter(&self) -> impl Iterator<Item = Event> + '_ {
+        std::iter::from_fn(move || self.recv().ok())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+}

@@ -1,0 +1,688 @@
+//! The IO driver: one task per client owns the connection and the session engine. It is the
+//! only place with sockets and clocks. After every input it drains the engine's outputs until
+//! idle: packets are encoded into one buffer and written together (many small PUBLISH packets
+//! in one syscall), every complete packet in the read buffer is decoded, events go to the
+//! application and completions to their waiters.
+
+// The driver is where time comes from: the engine is handed `now`.
+#![allow(clippy::disallowed_methods)]
+
+pub mod backoff;
+pub mod transport;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::client::completion::Completer;
+use crate::client::event::{cause_reason_code, describe_cause};
+use crate::client::{ConnectAttempt, Error, Event, Message, MqttOptions, SubscribeOutcome};
+use crate::codec::{self, ConnAck, ConnectReasonCode, Decoded, DisconnectReasonCode, Subscription};
+use crate::codec::{SubscribeProperties, UnsubAckReasonCode, UnsubscribeProperties};
+use crate::session::{Command, CommandError, DisconnectCause, OverflowPolicy, PublishOutcome, PublishRequest, Session};
+use backoff::Backoff;
+use transport::{ServerAddr, Transport};
+
+/// What a delivery's waiter sees.
+pub(crate) type DeliveryResult = Result<PublishOutcome, Error>;
+
+/// A publish handed to the driver.
+pub(crate) struct PublishJob {
+    pub token: u64,
+    pub request: PublishRequest,
+    pub done: Completer<DeliveryResult>,
+    pub packet_id: Arc<AtomicU32>,
+}
+
+/// Requests other than publishes. They travel on their own unbounded channel so that a full
+/// send queue (which holds publishes back) never holds back a disconnect or an ack.
+pub(crate) enum Control {
+    Connect { servers: Option<Vec<ServerAddr>>, done: Completer<Result<ConnAck, Error>> },
+    Subscribe { subscriptions: Vec<Subscription>, properties: SubscribeProperties, done: Completer<Result<SubscribeOutcome, Error>> },
+    Unsubscribe { filters: Vec<String>, properties: UnsubscribeProperties, done: Completer<Result<Vec<UnsubAckReasonCode>, Error>> },
+    Ack { ack_id: u64 },
+    Flush { done: Completer<Result<(), Error>> },
+    Disconnect { reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>, done: Completer<Result<(), Error>> },
+    Reauthenticate,
+}
+
+/// Counters for observability, shared with the client handles.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub retransmissions: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub queued: AtomicU64,
+    pub queued_bytes: AtomicU64,
+    pub inflight: AtomicU64,
+    pub connected: AtomicBool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Not connected and not trying: waits for a Connect request.
+    Idle,
+    /// Connecting, connected, or waiting out a backoff.
+    Running,
+    /// Every handle is gone.
+    Stopped,
+}
+
+/// How one connection ended.
+struct Ended {
+    cause: DisconnectCause,
+    connected_for: Option<Duration>,
+}
+
+pub(crate) struct Driver {
+    session: Session,
+    options: MqttOptions,
+    publishes: mpsc::Receiver<PublishJob>,
+    controls: mpsc::UnboundedReceiver<Control>,
+    events: mpsc::Sender<Event>,
+    events_open: bool,
+    /// Events waiting for room in the application's stream; while it is not empty the
+    /// driver stops reading from the socket, so flow control reaches the server.
+    outbox: VecDeque<Event>,
+    deliveries: HashMap<u64, (Completer<DeliveryResult>, Arc<AtomicU32>)>,
+    /// Publish tokens not yet complete, for flush.
+    outstanding: BTreeSet<u64>,
+    last_token: u64,
+    flushes: Vec<(u64, Completer<Result<(), Error>>)>,
+    subscribes: HashMap<u64, Completer<Result<SubscribeOutcome, Error>>>,
+    unsubscribes: HashMap<u64, Completer<Result<Vec<UnsubAckReasonCode>, Error>>>,
+    next_control_token: u64,
+    /// A publish refused for a full queue under `OverflowPolicy::Block`: retried after
+    /// progress, and no further publish is taken from the channel meanwhile.
+    parked: Option<PublishJob>,
+    connect_waiter: Option<Completer<Result<ConnAck, Error>>>,
+    disconnect_waiter: Option<Completer<Result<(), Error>>>,
+    counters: Arc<Counters>,
+    backoff: Backoff,
+    mode: Mode,
+    server_index: usize,
+    /// Set by the Connected event of the current connection.
+    connected_at: Option<Instant>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        session: Session,
+        options: MqttOptions,
+        publishes: mpsc::Receiver<PublishJob>,
+        controls: mpsc::UnboundedReceiver<Control>,
+        events: mpsc::Sender<Event>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let backoff = Backoff::new(options.reconnect);
+        Driver {
+            session,
+            options,
+            publishes,
+            controls,
+            events,
+            events_open: true,
+            outbox: VecDeque::new(),
+            deliveries: HashMap::new(),
+            outstanding: BTreeSet::new(),
+            last_token: 0,
+            flushes: Vec::new(),
+            subscribes: HashMap::new(),
+            unsubscribes: HashMap::new(),
+            next_control_token: 1,
+            parked: None,
+            connect_waiter: None,
+            disconnect_waiter: None,
+            counters,
+            backoff,
+            mode: Mode::Idle,
+            server_index: 0,
+            connected_at: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let span = info_span!("tether", client_id = %self.options.client_id);
+        async move {
+            while self.mode != Mode::Stopped {
+                match self.mode {
+                    Mode::Idle => self.idle().await,
+                    Mode::Running => self.attempt().await,
+                    Mode::Stopped => {}
+                }
+            }
+            debug!("driver stopped");
+        }
+        .instrument(span)
+        .await;
+        // Dropping the driver completes every waiter with `Closed`.
+    }
+
+    /// Not connected: take requests (publishes queue in the session) until a Connect.
+    async fn idle(&mut self) {
+        let accept_publish = self.parked.is_none();
+        tokio::select! {
+            c = self.controls.recv() => match c {
+                Some(c) => self.on_control(c),
+                None => self.mode = Mode::Stopped,
+            },
+            p = self.publishes.recv(), if accept_publish => match p {
+                Some(p) => self.on_publish(p),
+                None => self.mode = Mode::Stopped,
+            },
+        }
+        self.pump(None);
+    }
+
+    /// One connection attempt, the connection's life, and what follows it.
+    async fn attempt(&mut self) {
+        let servers = &self.options.servers;
+        let server = servers[self.server_index % servers.len()].clone();
+        let mut attempt = ConnectAttempt {
+            server,
+            attempt: self.backoff.attempts() + 1,
+            username: self.options.username.clone(),
+            password: self.options.password.clone(),
+        };
+        if let Some(hook) = &self.options.before_connect {
+            hook(&mut attempt);
+        }
+        self.session.set_credentials(attempt.username.clone(), attempt.password.clone());
+        debug!(server = %attempt.server, attempt = attempt.attempt, "connecting");
+        let ended = match transport::connect(&attempt.server, self.options.connect_timeout, self.options.tcp_nodelay).await {
+            Ok(stream) => self.connection(stream).await,
+            Err(e) => Err(Error::Io(format!("{}: {e}", attempt.server))),
+        };
+        if self.mode != Mode::Running {
+            return;
+        }
+        self.after_connection(ended).await;
+    }
+
+    async fn after_connection(&mut self, ended: Result<Ended, Error>) {
+        let (error, stable, fatal, busy) = match &ended {
+            Ok(Ended { cause, connected_for }) => {
+                let stable = connected_for.is_some_and(|d| d >= self.options.reconnect.stable_after);
+                let (fatal, busy) = match cause {
+                    DisconnectCause::Refused { reason_code, .. } => (refusal_is_final(*reason_code), refusal_is_busy(*reason_code)),
+                    DisconnectCause::Local { reason_code: DisconnectReasonCode::NormalDisconnection, .. } => (true, false),
+                    _ => (false, false),
+                };
+                (Error::from(cause), stable, fatal, busy)
+            }
+            Err(e) => (e.clone(), false, false, false),
+        };
+        let was_connected = matches!(&ended, Ok(Ended { connected_for: Some(_), .. }));
+        if let Some(done) = self.disconnect_waiter.take() {
+            // The application asked for this end.
+            done.complete(Ok(()));
+            self.mode = Mode::Idle;
+            return;
+        }
+        if !was_connected {
+            self.server_index += 1;
+        }
+        if let Some(done) = self.connect_waiter.take() {
+            // The first connect: one round over the servers before giving up.
+            let tried = self.backoff.attempts() as usize + 1;
+            if !fatal && tried < self.options.servers.len() {
+                self.connect_waiter = Some(done);
+                self.backoff.next_delay();
+                return;
+            }
+            done.complete(Err(error));
+            self.backoff.reset();
+            self.mode = Mode::Idle;
+            return;
+        }
+        if fatal || !self.options.reconnect.enabled {
+            // Refusals such as "not authorized" do not get better by retrying: report and stop.
+            info!(%error, "not reconnecting");
+            self.mode = Mode::Idle;
+            return;
+        }
+        if stable {
+            self.backoff.reset();
+        }
+        let delay = if busy { self.backoff.next_delay_at_least(self.options.reconnect.min_delay * 10) } else { self.backoff.next_delay() };
+        self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        self.emit(Event::Reconnecting { attempt: self.backoff.attempts(), delay, error: error.to_string() });
+        self.pump(None);
+        debug!(?delay, %error, "reconnecting after backoff");
+        self.wait(delay).await;
+    }
+
+    /// Wait out a backoff while still taking requests.
+    async fn wait(&mut self, delay: Duration) {
+        let deadline = Instant::now() + delay;
+        for _ in 0..1_000_000 {
+            if self.mode != Mode::Running {
+                return;
+            }
+            let accept_publish = self.parked.is_none();
+            let deliver = !self.outbox.is_empty() && self.events_open;
+            // A clone, so that a permit borrows it rather than `self`.
+            let events = self.events.clone();
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                c = self.controls.recv() => match c {
+                    Some(c) => self.on_control(c),
+                    None => self.mode = Mode::Stopped,
+                },
+                p = self.publishes.recv(), if accept_publish => match p {
+                    Some(p) => self.on_publish(p),
+                    None => self.mode = Mode::Stopped,
+                },
+                permit = events.reserve(), if deliver => self.deliver(permit.ok()),
+            }
+            self.pump(None);
+        }
+    }
+
+    /// One connection, from CONNECT to close.
+    async fn connection(&mut self, stream: Box<dyn Transport>) -> Result<Ended, Error> {
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let mut rbuf = BytesMut::with_capacity(64 * 1024);
+        let mut wbuf = BytesMut::with_capacity(64 * 1024);
+        let max_in = self.options.properties.maximum_packet_size.unwrap_or(u32::MAX);
+        self.connected_at = None;
+        self.session.connection_opened(Instant::now().into_std());
+        let mut io_error: Option<String> = None;
+        for _ in 0..u64::MAX {
+            self.pump(Some(&mut wbuf));
+            if self.session.wants_close() && wbuf.is_empty() {
+                let _ = wr.shutdown().await;
+                break;
+            }
+            if self.mode == Mode::Stopped {
+                break;
+            }
+            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            let read = self.outbox.len() < 64 || !self.events_open;
+            let accept_publish = self.parked.is_none();
+            let deliver = !self.outbox.is_empty() && self.events_open;
+            let events = self.events.clone();
+            tokio::select! {
+                r = rd.read_buf(&mut rbuf), if read => match r {
+                    Ok(0) => break,
+                    Ok(_) => self.decode(&mut rbuf, max_in),
+                    Err(e) => { io_error = Some(e.to_string()); break }
+                },
+                w = wr.write(&wbuf), if !wbuf.is_empty() => match w {
+                    Ok(n) => wbuf.advance(n),
+                    Err(e) => { io_error = Some(e.to_string()); break }
+                },
+                c = self.controls.recv() => match c {
+                    Some(c) => self.on_control(c),
+                    None => self.mode = Mode::Stopped,
+                },
+                p = self.publishes.recv(), if accept_publish => match p {
+                    Some(p) => {
+                        self.on_publish(p);
+                        // Take what else is waiting, so that it goes out in one write.
+                        for _ in 0..255 {
+                            if self.parked.is_some() { break }
+                            match self.publishes.try_recv() {
+                                Ok(p) => self.on_publish(p),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => self.mode = Mode::Stopped,
+                },
+                permit = events.reserve(), if deliver => self.deliver(permit.ok()),
+                _ = sleep_until_opt(deadline), if deadline.is_some() => {
+                    self.session.handle_timeout(Instant::now().into_std());
+                }
+            }
+        }
+        let connected_for = self.connected_at.map(|t| t.elapsed());
+        self.session.connection_lost(Instant::now().into_std());
+        self.counters.connected.store(false, Ordering::Relaxed);
+        let mut cause = DisconnectCause::ConnectionLost;
+        // Take the cause from the Disconnected event the engine just produced.
+        while let Some(ev) = self.session.poll_event() {
+            if let crate::session::Event::Disconnected { cause: c } = &ev {
+                cause = c.clone();
+            }
+            self.on_session_event(ev);
+        }
+        if let (DisconnectCause::ConnectionLost, Some(e)) = (&cause, &io_error) {
+            debug!(error = %e, "connection lost");
+        }
+        if connected_for.is_none() && matches!(cause, DisconnectCause::ConnectionLost) {
+            return Err(Error::Io(io_error.unwrap_or_else(|| "the server closed the connection before CONNACK".into())));
+        }
+        Ok(Ended { cause, connected_for })
+    }
+
+    fn decode(&mut self, rbuf: &mut BytesMut, max_in: u32) {
+        let now = Instant::now().into_std();
+        // Bounded: each round consumes at least one packet's bytes.
+        for _ in 0..rbuf.len() + 1 {
+            match codec::decode(rbuf, max_in) {
+                Ok(Decoded::Packet(packet)) => self.session.handle_packet(now, packet),
+                Ok(Decoded::Incomplete { .. }) => break,
+                Err(e) => {
+                    warn!(error = %e, "malformed packet from the server");
+                    // [MQTT-4.13.1-1] DISCONNECT with the reason code, then close.
+                    self.session.protocol_violation(now, e.reason_code(), e.to_string());
+                    rbuf.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Drain the engine: packets into `wbuf` (when connected), events to their owners. Also
+    /// retries a parked publish once there is room.
+    fn pump(&mut self, mut wbuf: Option<&mut BytesMut>) {
+        let now = Instant::now().into_std();
+        for _ in 0..16 {
+            if let Some(wbuf) = wbuf.as_deref_mut() {
+                while let Some(packet) = self.session.poll_transmit(now) {
+                    if let Err(e) = packet.encode(wbuf) {
+                        // Inputs are validated before they reach the engine; an encoding
+                        // failure is a bug, reported rather than hidden.
+                        warn!(error = %e, "cannot encode an outgoing packet");
+                    }
+                }
+            }
+            while let Some(ev) = self.session.poll_event() {
+                self.on_session_event(ev);
+            }
+            match self.parked.take() {
+                Some(job) if self.session.has_queue_room(job.request.payload.len() + job.request.topic.len()) => {
+                    self.on_publish(job);
+                }
+                other => {
+                    self.parked = other;
+                    break;
+                }
+            }
+        }
+        self.counters.queued.store(self.session.queued() as u64, Ordering::Relaxed);
+        self.counters.queued_bytes.store(self.session.queued_bytes() as u64, Ordering::Relaxed);
+        self.counters.inflight.store(self.session.inflight() as u64, Ordering::Relaxed);
+        let stats = self.session.stats();
+        self.counters.messages_in.store(stats.messages_in, Ordering::Relaxed);
+        self.counters.messages_out.store(stats.messages_out, Ordering::Relaxed);
+        self.counters.retransmissions.store(stats.retransmissions, Ordering::Relaxed);
+    }
+
+    fn on_publish(&mut self, job: PublishJob) {
+        let PublishJob { token, request, done, packet_id } = job;
+        self.last_token = self.last_token.max(token);
+        let command = Command::Publish { token, request: request.clone() };
+        match self.session.handle_command(Instant::now().into_std(), command) {
+            Ok(()) => {
+                self.outstanding.insert(token);
+                self.deliveries.insert(token, (done, packet_id));
+            }
+            Err(CommandError::QueueFull { .. }) if self.options.queue.overflow == OverflowPolicy::Block => {
+                self.outstanding.insert(token);
+                self.parked = Some(PublishJob { token, request, done, packet_id });
+            }
+            Err(e) => done.complete(Err(e.into())),
+        }
+    }
+
+    fn on_control(&mut self, control: Control) {
+        let now = Instant::now().into_std();
+        match control {
+            Control::Connect { servers, done } => {
+                if let Some(servers) = servers.filter(|s| !s.is_empty()) {
+                    self.options.servers = servers;
+                    self.server_index = 0;
+                }
+                if self.mode == Mode::Running {
+                    if self.session.is_connected() {
+                        done.complete(Err(Error::InvalidArgument("already connected".into())));
+                    } else {
+                        self.connect_waiter = Some(done);
+                    }
+                    return;
+                }
+                self.connect_waiter = Some(done);
+                self.backoff.reset();
+                self.mode = Mode::Running;
+            }
+            Control::Subscribe { subscriptions, properties, done } => {
+                let token = self.control_token();
+                match self.session.handle_command(now, Command::Subscribe { token, subscriptions, properties }) {
+                    Ok(()) => {
+                        self.subscribes.insert(token, done);
+                    }
+                    Err(e) => done.complete(Err(e.into())),
+                }
+            }
+            Control::Unsubscribe { filters, properties, done } => {
+                let token = self.control_token();
+                match self.session.handle_command(now, Command::Unsubscribe { token, filters, properties }) {
+                    Ok(()) => {
+                        self.unsubscribes.insert(token, done);
+                    }
+                    Err(e) => done.complete(Err(e.into())),
+                }
+            }
+            Control::Ack { ack_id } => {
+                if let Err(e) = self.session.handle_command(now, Command::Ack { ack_id }) {
+                    debug!(error = %e, "ignored ack");
+                }
+            }
+            Control::Flush { done } => {
+                if self.outstanding.is_empty() {
+                    done.complete(Ok(()));
+                } else {
+                    self.flushes.push((self.last_token, done));
+                }
+            }
+            Control::Disconnect { reason_code, session_expiry_interval, done } => {
+                let command = Command::Disconnect { reason_code, session_expiry_interval, reason_string: None };
+                match self.session.handle_command(now, command) {
+                    Ok(()) => self.disconnect_waiter = Some(done),
+                    Err(CommandError::NotConnected) => {
+                        // Not connected (perhaps between reconnects): stop trying.
+                        if self.mode == Mode::Running {
+                            self.mode = Mode::Idle;
+                        }
+                        if let Some(c) = self.connect_waiter.take() {
+                            c.complete(Err(Error::Closed));
+                        }
+                        done.complete(Ok(()));
+                    }
+                    Err(e) => done.complete(Err(e.into())),
+                }
+            }
+            Control::Reauthenticate => {
+                if let Err(e) = self.session.handle_command(now, Command::Reauthenticate) {
+                    warn!(error = %e, "re-authentication refused");
+                }
+            }
+        }
+    }
+
+    fn control_token(&mut self) -> u64 {
+        self.next_control_token += 1;
+        self.next_control_token
+    }
+
+    fn on_session_event(&mut self, event: crate::session::Event) {
+        use crate::session::Event as S;
+        match event {
+            S::Connected { session_present, properties } => {
+                self.connected_at = Some(Instant::now());
+                self.counters.connected.store(true, Ordering::Relaxed);
+                let ack = ConnAck { session_present, reason_code: ConnectReasonCode::Success, properties: *properties };
+                info!(session_present, "connected");
+                if let Some(done) = self.connect_waiter.take() {
+                    done.complete(Ok(ack.clone()));
+                }
+                self.emit(Event::Connected(ack));
+            }
+            S::Disconnected { cause } => {
+                info!(cause = %describe_cause(&cause), "disconnected");
+                self.emit(Event::Disconnected { reason_code: cause_reason_code(&cause), cause });
+            }
+            S::SessionLost { republished, failed } => {
+                warn!(republished, failed, "the server did not keep the session");
+                self.emit(Event::SessionLost { republished, failed });
+            }
+            S::Message(m) => {
+                let m = *m;
+                self.emit(Event::Message(Message {
+                    topic: m.topic,
+                    payload: m.payload,
+                    qos: m.qos,
+                    dup: m.dup,
+                    retain: m.retain,
+                    properties: m.properties,
+                    ack_id: m.ack_id,
+                }));
+            }
+            S::PacketIdAssigned { token, packet_id } => {
+                if let Some((_, slot)) = self.deliveries.get(&token) {
+                    slot.store(u32::from(packet_id.get()), Ordering::Relaxed);
+                }
+            }
+            S::PublishDone { token, result } => {
+                if let Err(e @ (crate::session::PublishError::Expired | crate::session::PublishError::Overflow)) = &result {
+                    self.emit(Event::Dropped { token, reason: e.to_string() });
+                }
+                if let Some((done, _)) = self.deliveries.remove(&token) {
+                    done.complete(result.map_err(Error::from));
+                }
+                self.outstanding.remove(&token);
+                self.complete_flushes();
+            }
+            S::SubscribeDone { token, reason_codes, properties } => {
+                if let Some(done) = self.subscribes.remove(&token) {
+                    done.complete(Ok(SubscribeOutcome { reason_codes, properties }));
+                }
+            }
+            S::UnsubscribeDone { token, reason_codes, .. } => {
+                if let Some(done) = self.unsubscribes.remove(&token) {
+                    done.complete(Ok(reason_codes));
+                }
+            }
+            S::RequestFailed { token, error } => {
+                let error = Error::Protocol { reason_code: DisconnectReasonCode::ProtocolError, message: error };
+                if let Some(done) = self.subscribes.remove(&token) {
+                    done.complete(Err(error));
+                } else if let Some(done) = self.unsubscribes.remove(&token) {
+                    done.complete(Err(error));
+                }
+            }
+            S::Reauthenticated { result } => match result {
+                Ok(()) => info!("re-authenticated"),
+                Err(e) => warn!(error = %e, "re-authentication failed"),
+            },
+        }
+    }
+
+    fn complete_flushes(&mut self) {
+        if self.flushes.is_empty() {
+            return;
+        }
+        let oldest = self.outstanding.first().copied();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.flushes).into_iter().partition(|(upto, _)| oldest.is_none_or(|o| o > *upto));
+        self.flushes = waiting;
+        for (_, done) in ready {
+            done.complete(Ok(()));
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events_open {
+            self.outbox.push_back(event);
+        }
+    }
+
+    fn deliver(&mut self, permit: Option<mpsc::Permit<'_, Event>>) {
+        match permit {
+            Some(permit) => {
+                if let Some(ev) = self.outbox.pop_front() {
+                    permit.send(ev);
+                }
+            }
+            None => {
+                // Nobody listens any more: stop collecting events.
+                self.events_open = false;
+                self.outbox.clear();
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// CONNACK refusals that retrying will not fix.
+fn refusal_is_final(code: ConnectReasonCode) -> bool {
+    use ConnectReasonCode as C;
+    matches!(
+        code,
+        C::UnsupportedProtocolVersion
+            | C::ClientIdentifierNotValid
+            | C::BadUserNameOrPassword
+            | C::NotAuthorized
+            | C::Banned
+            | C::BadAuthenticationMethod
+            | C::MalformedPacket
+            | C::ProtocolError
+    )
+}
+
+/// CONNACK refusals that ask us to come back later.
+fn refusal_is_busy(code: ConnectReasonCode) -> bool {
+    use ConnectReasonCode as C;
+    matches!(code, C::ServerBusy | C::ServerUnavailable | C::ConnectionRateExceeded | C::QuotaExceeded)
+}
+
+/// The authenticator as the engine wants it, shared with the options that own it (options
+/// are `Clone`; an authenticator is not).
+pub(crate) struct SharedAuthenticator {
+    inner: Arc<Mutex<Box<dyn crate::session::Authenticator>>>,
+    /// The method name does not change during the authenticator's life; a copy is kept so
+    /// that `method()` can hand out a reference without holding the lock.
+    method: String,
+}
+
+impl SharedAuthenticator {
+    pub(crate) fn new(inner: Arc<Mutex<Box<dyn crate::session::Authenticator>>>) -> Self {
+        let method = inner.lock().unwrap_or_else(|p| p.into_inner()).method().to_owned();
+        SharedAuthenticator { inner, method }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn crate::session::Authenticator>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl crate::session::Authenticator for SharedAuthenticator {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn initial_data(&mut self) -> Option<bytes::Bytes> {
+        self.lock().initial_data()
+    }
+    fn challenge(&mut self, data: Option<&bytes::Bytes>) -> Result<Option<bytes::Bytes>, String> {
+        self.lock().challenge(data)
+    }
+    fn success(&mut self, data: Option<&bytes::Bytes>) -> Result<(), String> {
+        self.lock().success(data)
+    }
+}

@@ -1,0 +1,31 @@
+//! The one background tokio runtime shared by every client in the process (and later by the
+//! C and Python faces). Started lazily on first use; thousands of clients share its threads.
+
+use once_cell::sync::Lazy;
+use tokio::runtime::{Builder, Handle, Runtime};
+
+static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+    Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("tether-rt")
+        .enable_all()
+        .build()
+        .expect("tether: cannot start the background tokio runtime")
+});
+
+/// A handle to the shared runtime, starting it on first use.
+///
+/// ```
+/// let handle = tether_core::runtime::shared();
+/// let answer = handle.block_on(async { 42 });
+/// assert_eq!(answer, 42);
+/// ```
+pub fn shared() -> Handle {
+    RUNTIME.handle().clone()
+}
+
+/// The runtime the caller is already in, or the shared one.
+pub(crate) fn current_or_shared() -> Handle {
+    Handle::try_current().unwrap_or_else(|_| shared())
+}

@@ -1,0 +1,41 @@
+//! Connect, subscribe and publish against a real mosquitto.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{messages, options};
+use tether_core::{AsyncClient, QoS, SubAckReasonCode};
+use tether_testkit::Broker;
+
+const T: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_and_receive_at_every_qos() {
+    let broker = Broker::start();
+    let sub = AsyncClient::new(options("sub", broker.port()));
+    let ack = sub.connect().await.unwrap();
+    assert!(!ack.session_present);
+    let granted = sub.subscribe("t/#", QoS::ExactlyOnce).await.unwrap();
+    assert_eq!(granted, vec![SubAckReasonCode::GrantedQoS2]);
+
+    let publisher = AsyncClient::new(options("pub", broker.port()));
+    publisher.connect().await.unwrap();
+    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
+        let d = publisher.publish(format!("t/{i}"), qos, false, format!("p{i}")).await.unwrap();
+        let outcome = tokio::time::timeout(T, d).await.unwrap().unwrap();
+        assert_eq!(outcome.packet_id.is_some(), qos != QoS::AtMostOnce);
+    }
+    let got = messages(&sub, 3, T).await;
+    let summary: Vec<(String, QoS, Vec<u8>)> = got.iter().map(|m| (m.topic.clone(), m.qos, m.payload.to_vec())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("t/0".into(), QoS::AtMostOnce, b"p0".to_vec()),
+            ("t/1".into(), QoS::AtLeastOnce, b"p1".to_vec()),
+            ("t/2".into(), QoS::ExactlyOnce, b"p2".to_vec()),
+        ]
+    );
+    publisher.disconnect().await.unwrap();
+    sub.disconnect().await.unwrap();
+}

@@ -1,0 +1,213 @@
+//! `tether-testkit`: the broker and fault-proxy fixtures as a process, for the C and Python
+//! suites.
+//!
+//! ```text
+//! tether-testkit broker [--persistence] [--config-line LINE]...
+//!     prints "PORT <n>", runs until stdin reaches EOF or SIGTERM/SIGINT, stops the broker.
+//! tether-testkit proxy --upstream 127.0.0.1:PORT
+//!     prints "PORT <n>", then reads one command per line and answers each with one line:
+//!     cut | blackhole on|off | refuse on|off | random-cuts SEED MIN_MS MAX_MS |
+//!     stop-random-cuts | cut-after-bytes up|down N | delay MS | stats |
+//!     wait-connections N TIMEOUT_MS | quit        (EOF on stdin = quit)
+//! ```
+
+// A test fixture runs real processes and sockets with deadlines: it reads the clock on purpose
+// (the sans-IO rule of clippy.toml is for core's codec and session).
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tether_testkit::{Broker, Direction, FaultProxy};
+
+const USAGE: &str = "usage:
+  tether-testkit broker [--persistence] [--config-line LINE]...
+  tether-testkit proxy --upstream 127.0.0.1:PORT";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("broker") => run_broker(&args[1..]),
+        Some("proxy") => run_proxy(&args[1..]),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tether-testkit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+enum Stop {
+    Eof,
+    Signal(i32),
+}
+
+/// Blocks SIGTERM/SIGINT/SIGHUP in this thread (and so in every thread spawned later) and
+/// returns the set, to be received by `sigwait` in a dedicated thread.
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local, zero-initialised set; pthread_sigmask on the
+    // current thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn run_broker(args: &[String]) -> Result<(), String> {
+    let mut builder = Broker::builder();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--persistence" => builder = builder.persistence(true),
+            "--config-line" => {
+                let line = it.next().ok_or("--config-line needs a value")?;
+                builder = builder.config_line(line.clone());
+            }
+            other => return Err(format!("unknown broker option {other:?}\n{USAGE}")),
+        }
+    }
+    // Block the stop signals before any thread exists (the broker child gets a clean mask).
+    let set = block_stop_signals();
+    let mut broker = builder.start().map_err(|e| format!("broker: {e}"))?;
+    println!("PORT {}", broker.port());
+    io::stdout().flush().map_err(|e| e.to_string())?;
+
+    let (tx, rx) = mpsc::channel();
+    let sig_tx = tx.clone();
+    std::thread::spawn(move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` is a valid signal set blocked in every thread.
+        let rc = unsafe { libc::sigwait(&set, &mut sig) };
+        if rc == 0 {
+            let _ = sig_tx.send(Stop::Signal(sig));
+        }
+    });
+    std::thread::spawn(move || {
+        // Input is ignored; only its end matters.
+        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+        let _ = tx.send(Stop::Eof);
+    });
+    match rx.recv() {
+        Ok(Stop::Signal(s)) => eprintln!("tether-testkit: signal {s}, stopping broker"),
+        Ok(Stop::Eof) | Err(_) => {}
+    }
+    broker.stop();
+    Ok(())
+}
+
+fn run_proxy(args: &[String]) -> Result<(), String> {
+    let mut upstream: Option<SocketAddr> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--upstream" => {
+                let v = it.next().ok_or("--upstream needs HOST:PORT")?;
+                upstream = Some(v.parse().map_err(|e| format!("bad --upstream {v:?}: {e}"))?);
+            }
+            other => return Err(format!("unknown proxy option {other:?}\n{USAGE}")),
+        }
+    }
+    let upstream = upstream.ok_or(format!("--upstream is required\n{USAGE}"))?;
+    let proxy = FaultProxy::try_start(upstream).map_err(|e| format!("proxy: {e}"))?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "PORT {}", proxy.port()).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    for line in io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "quit" {
+            let _ = writeln!(out, "ok");
+            let _ = out.flush();
+            break;
+        }
+        let answer = command(&proxy, line).unwrap_or_else(|e| format!("error {e}"));
+        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn on_off(v: Option<&str>) -> Result<bool, String> {
+    match v {
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        _ => Err("expected on|off".into()),
+    }
+}
+
+fn num(v: Option<&str>, what: &str) -> Result<u64, String> {
+    v.ok_or(format!("missing {what}"))?.parse().map_err(|_| format!("bad {what}"))
+}
+
+/// Runs one proxy command line and returns the one-line answer.
+fn command(proxy: &FaultProxy, line: &str) -> Result<String, String> {
+    let mut words = line.split_whitespace();
+    let cmd = words.next().unwrap_or_default();
+    let answer = match cmd {
+        "cut" => format!("ok {}", proxy.cut_all()),
+        "blackhole" => {
+            proxy.set_blackhole(on_off(words.next())?);
+            "ok".into()
+        }
+        "refuse" => {
+            proxy.set_refuse(on_off(words.next())?);
+            "ok".into()
+        }
+        "random-cuts" => {
+            let seed = num(words.next(), "SEED")?;
+            let min = num(words.next(), "MIN_MS")?;
+            let max = num(words.next(), "MAX_MS")?;
+            proxy.random_cuts(seed, Duration::from_millis(min), Duration::from_millis(max));
+            "ok".into()
+        }
+        "stop-random-cuts" => {
+            proxy.stop_random_cuts();
+            "ok".into()
+        }
+        "cut-after-bytes" => {
+            let dir = match words.next() {
+                Some("up") => Direction::ClientToServer,
+                Some("down") => Direction::ServerToClient,
+                _ => return Err("expected up|down".into()),
+            };
+            proxy.cut_after_bytes(dir, num(words.next(), "N")?);
+            "ok".into()
+        }
+        "delay" => {
+            proxy.set_delay(Duration::from_millis(num(words.next(), "MS")?));
+            "ok".into()
+        }
+        "stats" => proxy.stats().to_json(),
+        "wait-connections" => {
+            let n = num(words.next(), "N")?;
+            let ms = num(words.next(), "TIMEOUT_MS")?;
+            if proxy.wait_for_connections(n, Duration::from_millis(ms)) {
+                "ok".into()
+            } else {
+                "timeout".into()
+            }
+        }
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok(answer)
+}
