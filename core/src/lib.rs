@@ -22,12 +22,17 @@ pub mod store;
 mod client;
 mod driver;
 
-pub use client::{AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, Error, ErrorKind, Event, Message, MqttOptions, Stats, SubscribeOutcome};
+pub use client::{
+    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, Error, ErrorKind, Event, Message,
+    MqttOptions, Pending, Stats, SubscribeOutcome,
+};
 pub use codec::{
-    ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill, PacketId, PubAckReasonCode,
-    PublishProperties, QoS, RetainHandling, SubAckReasonCode, SubscribeProperties, Subscription, SubscriptionOptions,
-    UnsubAckReasonCode, WillProperties,
+    ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
+    PacketId, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
+    SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, WillProperties,
 };
 pub use driver::backoff::ReconnectPolicy;
 pub use driver::transport::ServerAddr;
-pub use session::{DisconnectCause, OverflowPolicy, PublishOutcome, SessionLostPolicy, SESSION_NEVER_EXPIRES};
+pub use session::{
+    DisconnectCause, OverflowPolicy, PublishOutcome, SessionLostPolicy, SESSION_NEVER_EXPIRES,
+};

@@ -27,7 +27,8 @@ async fn publish_and_receive_at_every_qos() {
         assert_eq!(outcome.packet_id.is_some(), qos != QoS::AtMostOnce);
     }
     let got = messages(&sub, 3, T).await;
-    let summary: Vec<(String, QoS, Vec<u8>)> = got.iter().map(|m| (m.topic.clone(), m.qos, m.payload.to_vec())).collect();
+    let summary: Vec<(String, QoS, Vec<u8>)> =
+        got.iter().map(|m| (m.topic.clone(), m.qos, m.payload.to_vec())).collect();
     assert_eq!(
         summary,
         vec![

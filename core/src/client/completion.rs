@@ -17,8 +17,20 @@ struct Shared<T> {
     ready: Condvar,
 }
 
-/// The receiving side. Cloning shares the same result.
-pub(crate) struct Completion<T> {
+/// A result that arrives later: await it, `wait` for it with a timeout from blocking code, or
+/// look at it without consuming it. Cloning shares the same result.
+///
+/// ```no_run
+/// # fn f(client: &tether_core::AsyncClient) {
+/// use std::time::Duration;
+/// let pending = client.flush_request();
+/// match pending.wait(Some(Duration::from_secs(5))) {
+///     Some(result) => println!("flushed: {result:?}"),
+///     None => println!("still flushing"),
+/// }
+/// # }
+/// ```
+pub struct Completion<T> {
     shared: Arc<Shared<T>>,
 }
 
@@ -36,7 +48,10 @@ pub(crate) struct Completer<T> {
 }
 
 pub(crate) fn completion<T>(on_drop: fn() -> T) -> (Completer<T>, Completion<T>) {
-    let shared = Arc::new(Shared { state: Mutex::new(State { value: None, wakers: Vec::new() }), ready: Condvar::new() });
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State { value: None, wakers: Vec::new() }),
+        ready: Condvar::new(),
+    });
     (Completer { shared: shared.clone(), on_drop }, Completion { shared })
 }
 
@@ -74,10 +89,12 @@ impl<T> Completer<T> {
 }
 
 impl<T: Clone> Completion<T> {
+    /// True once the result is there.
     pub fn is_done(&self) -> bool {
         lock(&self.shared.state).value.is_some()
     }
 
+    /// The result, if it is there, without waiting.
     pub fn peek(&self) -> Option<T> {
         lock(&self.shared.state).value.clone()
     }

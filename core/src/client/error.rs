@@ -111,9 +111,9 @@ impl From<CommandError> for Error {
             CommandError::InvalidTopic(m) | CommandError::InvalidFilter(m) => Error::InvalidTopic(m),
             CommandError::InvalidArgument(m) => Error::InvalidArgument(m),
             CommandError::PacketTooLarge { size, max } => Error::PacketTooLarge { size, max },
-            e @ (CommandError::QoSNotSupported { .. } | CommandError::RetainNotSupported | CommandError::NoAuthenticator) => {
-                Error::NotSupported(e.to_string())
-            }
+            e @ (CommandError::QoSNotSupported { .. }
+            | CommandError::RetainNotSupported
+            | CommandError::NoAuthenticator) => Error::NotSupported(e.to_string()),
             e @ CommandError::QueueFull { .. } => Error::QueueFull(e.to_string()),
             CommandError::NotConnected => Error::NotConnected,
         }
@@ -123,7 +123,9 @@ impl From<CommandError> for Error {
 impl From<PublishError> for Error {
     fn from(e: PublishError) -> Self {
         match e {
-            PublishError::Rejected { reason_code, reason_string } => Error::Rejected { reason_code, reason_string },
+            PublishError::Rejected { reason_code, reason_string } => {
+                Error::Rejected { reason_code, reason_string }
+            }
             PublishError::SessionLost => Error::SessionLost,
             e @ (PublishError::Expired | PublishError::Overflow) => Error::Dropped(e.to_string()),
             PublishError::NotAdmitted(c) => c.into(),
@@ -137,10 +139,9 @@ impl From<&DisconnectCause> for Error {
             DisconnectCause::Refused { reason_code, reason_string } => {
                 Error::ConnectionRefused { reason_code: *reason_code, reason_string: reason_string.clone() }
             }
-            DisconnectCause::Local { reason_code, reason } if reason_code.is_error() => Error::Protocol {
-                reason_code: *reason_code,
-                message: reason.clone().unwrap_or_default(),
-            },
+            DisconnectCause::Local { reason_code, reason } if reason_code.is_error() => {
+                Error::Protocol { reason_code: *reason_code, message: reason.clone().unwrap_or_default() }
+            }
             other => Error::Disconnected(super::event::describe_cause(other)),
         }
     }

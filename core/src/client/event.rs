@@ -19,6 +19,11 @@ pub struct Message {
 }
 
 impl Message {
+    /// The id to acknowledge with ([`crate::AsyncClient::ack_id`]) under manual acks.
+    pub fn ack_id(&self) -> Option<u64> {
+        self.ack_id
+    }
+
     /// True when this message waits for a manual acknowledgement.
     pub fn needs_ack(&self) -> bool {
         self.ack_id.is_some()
@@ -40,13 +45,22 @@ pub enum Event {
     Message(Message),
     /// A publish was dropped before it was sent (expired while queued, or overflowed).
     Dropped { token: u64, reason: String },
+    /// A publish completed (only with [`crate::MqttOptions::set_delivery_events`]): for
+    /// faces that report deliveries through callbacks rather than by waiting.
+    PublishComplete {
+        token: u64,
+        packet_id: Option<crate::codec::PacketId>,
+        result: Result<crate::session::PublishOutcome, crate::Error>,
+    },
     /// A connection attempt failed; another follows after `delay`.
     Reconnecting { attempt: u32, delay: std::time::Duration, error: String },
 }
 
 pub(crate) fn cause_reason_code(cause: &DisconnectCause) -> Option<u8> {
     match cause {
-        DisconnectCause::Server { reason_code, .. } | DisconnectCause::Local { reason_code, .. } => Some(*reason_code as u8),
+        DisconnectCause::Server { reason_code, .. } | DisconnectCause::Local { reason_code, .. } => {
+            Some(*reason_code as u8)
+        }
         DisconnectCause::Refused { reason_code, .. } => Some(*reason_code as u8),
         DisconnectCause::KeepAliveTimeout => Some(0x8D),
         DisconnectCause::ConnectionLost => None,
@@ -56,14 +70,23 @@ pub(crate) fn cause_reason_code(cause: &DisconnectCause) -> Option<u8> {
 pub(crate) fn describe_cause(cause: &DisconnectCause) -> String {
     match cause {
         DisconnectCause::Server { reason_code, reason_string, .. } => {
-            format!("server sent DISCONNECT {reason_code}{}", reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default())
+            format!(
+                "server sent DISCONNECT {reason_code}{}",
+                reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+            )
         }
         DisconnectCause::Local { reason_code, reason } => {
-            format!("closed by the client with {reason_code}{}", reason.as_ref().map(|s| format!(": {s}")).unwrap_or_default())
+            format!(
+                "closed by the client with {reason_code}{}",
+                reason.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+            )
         }
         DisconnectCause::KeepAliveTimeout => "no packet from the server within 1.5 × keep-alive".into(),
         DisconnectCause::Refused { reason_code, reason_string } => {
-            format!("connection refused: {reason_code}{}", reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default())
+            format!(
+                "connection refused: {reason_code}{}",
+                reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+            )
         }
         DisconnectCause::ConnectionLost => "connection lost".into(),
     }

@@ -2,6 +2,7 @@
 //! on the shared runtime. Both are handles onto one driver task; clone them freely.
 
 pub(crate) mod completion;
+pub use completion::Completion as Pending;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod options;
@@ -21,8 +22,8 @@ pub use event::{Event, Message};
 pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
 
 use crate::codec::{
-    AckProperties, ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode, SubscribeProperties,
-    Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
+    AckProperties, ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode,
+    SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
 };
 use crate::driver::transport::ServerAddr;
 use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, SharedAuthenticator};
@@ -83,9 +84,9 @@ impl Delivery {
 
     /// Block until the delivery completes or `timeout` passes (then `Error::Timeout`).
     pub fn wait(&self, timeout: Option<Duration>) -> DeliveryResult {
-        self.done
-            .wait(timeout)
-            .unwrap_or_else(|| Err(Error::Timeout(format!("delivery {} not complete within {timeout:?}", self.token))))
+        self.done.wait(timeout).unwrap_or_else(|| {
+            Err(Error::Timeout(format!("delivery {} not complete within {timeout:?}", self.token)))
+        })
     }
 }
 
@@ -192,7 +193,10 @@ impl AsyncClient {
         &self.inner.client_id
     }
 
-    fn control<T: Clone>(&self, make: impl FnOnce(completion::Completer<Result<T, Error>>) -> Control) -> Completion<Result<T, Error>> {
+    fn control<T: Clone>(
+        &self,
+        make: impl FnOnce(completion::Completer<Result<T, Error>>) -> Control,
+    ) -> Completion<Result<T, Error>> {
         let (tx, rx) = completion(closed::<T>);
         // A send error means the driver is gone; the dropped completer then says Closed.
         let _ = self.inner.controls.send(make(tx));
@@ -210,14 +214,22 @@ impl AsyncClient {
         self.control(|done| Control::Connect { servers: Some(vec![server]), done }).await
     }
 
-    pub(crate) fn start_connect(&self, servers: Option<Vec<ServerAddr>>) -> Completion<Result<ConnAck, Error>> {
+    /// Start connecting; the [`Pending`] completes with the CONNACK (for callers that wait with
+    /// a timeout, such as the C and Python faces).
+    pub fn connect_request(&self, servers: Option<Vec<ServerAddr>>) -> Completion<Result<ConnAck, Error>> {
         self.control(|done| Control::Connect { servers, done })
     }
 
     /// Publish a message. Returns once the client has taken it (waiting only when the send
     /// queue is full under `OverflowPolicy::Block`); await the [`Delivery`] for the
     /// acknowledgement. Invalid input fails here, before anything is queued.
-    pub async fn publish(&self, topic: impl Into<String>, qos: QoS, retain: bool, payload: impl Into<Bytes>) -> Result<Delivery, Error> {
+    pub async fn publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+    ) -> Result<Delivery, Error> {
         self.publish_with_properties(topic, qos, retain, payload, PublishProperties::default()).await
     }
 
@@ -236,28 +248,53 @@ impl AsyncClient {
         Ok(delivery)
     }
 
-    fn prepare(&self, topic: String, qos: QoS, retain: bool, payload: Bytes, properties: PublishProperties) -> Result<(PublishJob, Delivery), Error> {
+    fn prepare(
+        &self,
+        topic: String,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> Result<(PublishJob, Delivery), Error> {
         let request = PublishRequest { topic, payload, qos, retain, properties };
         validate_publish(&request)?;
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
         let packet_id = Arc::new(AtomicU32::new(0));
         let (done, completion) = completion(closed::<PublishOutcome>);
-        Ok((PublishJob { token, request, done, packet_id: packet_id.clone() }, Delivery { token, packet_id, done: completion }))
+        Ok((
+            PublishJob { token, request, done, packet_id: packet_id.clone() },
+            Delivery { token, packet_id, done: completion },
+        ))
     }
 
     /// Subscribe to one filter; returns the server's reason codes (one).
-    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<Vec<SubAckReasonCode>, Error> {
-        let subscription = Subscription { filter: filter.into(), options: SubscriptionOptions { qos, ..Default::default() } };
+    pub async fn subscribe(
+        &self,
+        filter: impl Into<String>,
+        qos: QoS,
+    ) -> Result<Vec<SubAckReasonCode>, Error> {
+        let subscription = Subscription {
+            filter: filter.into(),
+            options: SubscriptionOptions { qos, ..Default::default() },
+        };
         Ok(self.subscribe_many(vec![subscription], SubscribeProperties::default()).await?.reason_codes)
     }
 
     /// Subscribe with full options (no-local, retain-as-published, retain handling) and
     /// properties (subscription identifier, user properties).
-    pub async fn subscribe_many(&self, subscriptions: Vec<Subscription>, properties: SubscribeProperties) -> Result<SubscribeOutcome, Error> {
+    pub async fn subscribe_many(
+        &self,
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+    ) -> Result<SubscribeOutcome, Error> {
         self.subscribe_request(subscriptions, properties)?.await
     }
 
-    pub(crate) fn subscribe_request(&self, subscriptions: Vec<Subscription>, properties: SubscribeProperties) -> Result<Completion<Result<SubscribeOutcome, Error>>, Error> {
+    pub fn subscribe_request(
+        &self,
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+    ) -> Result<Completion<Result<SubscribeOutcome, Error>>, Error> {
         validate_subscriptions(&subscriptions, &properties)?;
         Ok(self.control(|done| Control::Subscribe { subscriptions, properties, done }))
     }
@@ -266,25 +303,41 @@ impl AsyncClient {
         self.unsubscribe_many(vec![filter.into()], UnsubscribeProperties::default()).await
     }
 
-    pub async fn unsubscribe_many(&self, filters: Vec<String>, properties: UnsubscribeProperties) -> Result<Vec<UnsubAckReasonCode>, Error> {
+    pub async fn unsubscribe_many(
+        &self,
+        filters: Vec<String>,
+        properties: UnsubscribeProperties,
+    ) -> Result<Vec<UnsubAckReasonCode>, Error> {
         self.unsubscribe_request(filters, properties)?.await
     }
 
-    pub(crate) fn unsubscribe_request(&self, filters: Vec<String>, properties: UnsubscribeProperties) -> Result<Completion<Result<Vec<UnsubAckReasonCode>, Error>>, Error> {
+    pub fn unsubscribe_request(
+        &self,
+        filters: Vec<String>,
+        properties: UnsubscribeProperties,
+    ) -> Result<Completion<Result<Vec<UnsubAckReasonCode>, Error>>, Error> {
         if filters.is_empty() {
             return Err(Error::InvalidArgument("unsubscribe needs at least one topic filter".into()));
         }
         for f in &filters {
-            crate::codec::topic::validate_topic_filter(f).map_err(|e| Error::InvalidTopic(format!("{f:?}: {e}")))?;
+            crate::codec::topic::validate_topic_filter(f)
+                .map_err(|e| Error::InvalidTopic(format!("{f:?}: {e}")))?;
         }
         Ok(self.control(|done| Control::Unsubscribe { filters, properties, done }))
+    }
+
+    /// Acknowledge by id ([`Message::ack_id`]), for faces that keep the id, not the message.
+    pub fn ack_id(&self, ack_id: u64) -> Result<(), Error> {
+        self.inner.controls.send(Control::Ack { ack_id }).map_err(|_| Error::Closed)
     }
 
     /// Acknowledge a message received with manual acks. The client sends PUBACK/PUBREC in
     /// the order the messages arrived, whatever order the application acks them in.
     pub fn ack(&self, message: &Message) -> Result<(), Error> {
         let Some(ack_id) = message.ack_id else {
-            return Err(Error::InvalidArgument("this message needs no ack (QoS 0, or manual acks are off)".into()));
+            return Err(Error::InvalidArgument(
+                "this message needs no ack (QoS 0, or manual acks are off)".into(),
+            ));
         };
         self.inner.controls.send(Control::Ack { ack_id }).map_err(|_| Error::Closed)
     }
@@ -294,7 +347,7 @@ impl AsyncClient {
         self.control(|done| Control::Flush { done }).await
     }
 
-    pub(crate) fn flush_request(&self) -> Completion<Result<(), Error>> {
+    pub fn flush_request(&self) -> Completion<Result<(), Error>> {
         self.control(|done| Control::Flush { done })
     }
 
@@ -304,11 +357,19 @@ impl AsyncClient {
     }
 
     /// DISCONNECT with a reason code and, optionally, a new session expiry.
-    pub async fn disconnect_with(&self, reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>) -> Result<(), Error> {
+    pub async fn disconnect_with(
+        &self,
+        reason_code: DisconnectReasonCode,
+        session_expiry_interval: Option<u32>,
+    ) -> Result<(), Error> {
         self.disconnect_request(reason_code, session_expiry_interval).await
     }
 
-    pub(crate) fn disconnect_request(&self, reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>) -> Completion<Result<(), Error>> {
+    pub fn disconnect_request(
+        &self,
+        reason_code: DisconnectReasonCode,
+        session_expiry_interval: Option<u32>,
+    ) -> Completion<Result<(), Error>> {
         self.control(|done| Control::Disconnect { reason_code, session_expiry_interval, done })
     }
 
@@ -342,12 +403,16 @@ impl AsyncClient {
     }
 }
 
-fn validate_subscriptions(subscriptions: &[Subscription], properties: &SubscribeProperties) -> Result<(), Error> {
+fn validate_subscriptions(
+    subscriptions: &[Subscription],
+    properties: &SubscribeProperties,
+) -> Result<(), Error> {
     if subscriptions.is_empty() {
         return Err(Error::InvalidArgument("subscribe needs at least one topic filter".into()));
     }
     for s in subscriptions {
-        crate::codec::topic::validate_topic_filter(&s.filter).map_err(|e| Error::InvalidTopic(format!("{:?}: {e}", s.filter)))?;
+        crate::codec::topic::validate_topic_filter(&s.filter)
+            .map_err(|e| Error::InvalidTopic(format!("{:?}: {e}", s.filter)))?;
         if s.options.no_local && s.filter.starts_with("$share/") {
             // [MQTT-3.8.3-4] no-local on a shared subscription is a Protocol Error.
             return Err(Error::InvalidArgument("no_local cannot be set on a shared subscription".into()));
@@ -355,7 +420,9 @@ fn validate_subscriptions(subscriptions: &[Subscription], properties: &Subscribe
     }
     if let Some(id) = properties.subscription_identifier {
         if id == 0 || id > 268_435_455 {
-            return Err(Error::InvalidArgument(format!("subscription identifier {id} is outside 1..=268435455")));
+            return Err(Error::InvalidArgument(format!(
+                "subscription identifier {id} is outside 1..=268435455"
+            )));
         }
     }
     Ok(())
@@ -399,18 +466,24 @@ impl Client {
 
     /// Connect and wait for CONNACK.
     pub fn connect(&self) -> Result<ConnAck, Error> {
-        self.inner.start_connect(None).wait(None).unwrap_or_else(closed)
+        self.inner.connect_request(None).wait(None).unwrap_or_else(closed)
     }
 
     /// Connect to `server` (instead of the configured servers), waiting at most `timeout`.
     pub fn connect_to(&self, server: ServerAddr, timeout: Option<Duration>) -> Result<ConnAck, Error> {
         self.inner
-            .start_connect(Some(vec![server]))
+            .connect_request(Some(vec![server]))
             .wait(timeout)
             .unwrap_or_else(|| Err(Error::Timeout("no CONNACK in time".into())))
     }
 
-    pub fn publish(&self, topic: impl Into<String>, qos: QoS, retain: bool, payload: impl Into<Bytes>) -> Result<Delivery, Error> {
+    pub fn publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+    ) -> Result<Delivery, Error> {
         self.publish_with_properties(topic, qos, retain, payload, PublishProperties::default())
     }
 
@@ -428,16 +501,26 @@ impl Client {
     }
 
     pub fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<Vec<SubAckReasonCode>, Error> {
-        let subscription = Subscription { filter: filter.into(), options: SubscriptionOptions { qos, ..Default::default() } };
+        let subscription = Subscription {
+            filter: filter.into(),
+            options: SubscriptionOptions { qos, ..Default::default() },
+        };
         Ok(self.subscribe_many(vec![subscription], SubscribeProperties::default())?.reason_codes)
     }
 
-    pub fn subscribe_many(&self, subscriptions: Vec<Subscription>, properties: SubscribeProperties) -> Result<SubscribeOutcome, Error> {
+    pub fn subscribe_many(
+        &self,
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+    ) -> Result<SubscribeOutcome, Error> {
         self.inner.subscribe_request(subscriptions, properties)?.wait(None).unwrap_or_else(closed)
     }
 
     pub fn unsubscribe(&self, filter: impl Into<String>) -> Result<Vec<UnsubAckReasonCode>, Error> {
-        self.inner.unsubscribe_request(vec![filter.into()], UnsubscribeProperties::default())?.wait(None).unwrap_or_else(closed)
+        self.inner
+            .unsubscribe_request(vec![filter.into()], UnsubscribeProperties::default())?
+            .wait(None)
+            .unwrap_or_else(closed)
     }
 
     pub fn ack(&self, message: &Message) -> Result<(), Error> {
@@ -453,7 +536,11 @@ impl Client {
         self.disconnect_with(DisconnectReasonCode::NormalDisconnection, None)
     }
 
-    pub fn disconnect_with(&self, reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>) -> Result<(), Error> {
+    pub fn disconnect_with(
+        &self,
+        reason_code: DisconnectReasonCode,
+        session_expiry_interval: Option<u32>,
+    ) -> Result<(), Error> {
         self.inner
             .disconnect_request(reason_code, session_expiry_interval)
             .wait(Some(Duration::from_secs(30)))

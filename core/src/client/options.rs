@@ -54,6 +54,7 @@ pub struct MqttOptions {
     pub(crate) connect_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
     pub(crate) event_capacity: usize,
+    pub(crate) delivery_events: bool,
     pub(crate) request_capacity: usize,
     pub(crate) before_connect: Option<BeforeConnect>,
     pub(crate) authenticator: Option<Arc<Mutex<Box<dyn Authenticator>>>>,
@@ -95,6 +96,7 @@ impl MqttOptions {
             connect_timeout: Duration::from_secs(10),
             tcp_nodelay: true,
             event_capacity: 10_000,
+            delivery_events: false,
             request_capacity: 1_024,
             before_connect: None,
             authenticator: None,
@@ -170,7 +172,12 @@ impl MqttOptions {
     }
 
     /// Limits of the send queue (messages waiting while disconnected or beyond the window).
-    pub fn set_queue_limits(&mut self, max_messages: usize, max_bytes: usize, overflow: OverflowPolicy) -> &mut Self {
+    pub fn set_queue_limits(
+        &mut self,
+        max_messages: usize,
+        max_bytes: usize,
+        overflow: OverflowPolicy,
+    ) -> &mut Self {
         self.queue = QueueLimits { max_messages, max_bytes, overflow };
         self
     }
@@ -226,7 +233,16 @@ impl MqttOptions {
         self
     }
 
-    pub fn set_before_connect(&mut self, hook: impl Fn(&mut ConnectAttempt) + Send + Sync + 'static) -> &mut Self {
+    /// Also report every completed publish as [`crate::Event::PublishComplete`].
+    pub fn set_delivery_events(&mut self, enabled: bool) -> &mut Self {
+        self.delivery_events = enabled;
+        self
+    }
+
+    pub fn set_before_connect(
+        &mut self,
+        hook: impl Fn(&mut ConnectAttempt) + Send + Sync + 'static,
+    ) -> &mut Self {
         self.before_connect = Some(Arc::new(hook));
         self
     }

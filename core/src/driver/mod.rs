@@ -26,7 +26,9 @@ use crate::client::event::{cause_reason_code, describe_cause};
 use crate::client::{ConnectAttempt, Error, Event, Message, MqttOptions, SubscribeOutcome};
 use crate::codec::{self, ConnAck, ConnectReasonCode, Decoded, DisconnectReasonCode, Subscription};
 use crate::codec::{SubscribeProperties, UnsubAckReasonCode, UnsubscribeProperties};
-use crate::session::{Command, CommandError, DisconnectCause, OverflowPolicy, PublishOutcome, PublishRequest, Session};
+use crate::session::{
+    Command, CommandError, DisconnectCause, OverflowPolicy, PublishOutcome, PublishRequest, Session,
+};
 use backoff::Backoff;
 use transport::{ServerAddr, Transport};
 
@@ -44,12 +46,31 @@ pub(crate) struct PublishJob {
 /// Requests other than publishes. They travel on their own unbounded channel so that a full
 /// send queue (which holds publishes back) never holds back a disconnect or an ack.
 pub(crate) enum Control {
-    Connect { servers: Option<Vec<ServerAddr>>, done: Completer<Result<ConnAck, Error>> },
-    Subscribe { subscriptions: Vec<Subscription>, properties: SubscribeProperties, done: Completer<Result<SubscribeOutcome, Error>> },
-    Unsubscribe { filters: Vec<String>, properties: UnsubscribeProperties, done: Completer<Result<Vec<UnsubAckReasonCode>, Error>> },
-    Ack { ack_id: u64 },
-    Flush { done: Completer<Result<(), Error>> },
-    Disconnect { reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>, done: Completer<Result<(), Error>> },
+    Connect {
+        servers: Option<Vec<ServerAddr>>,
+        done: Completer<Result<ConnAck, Error>>,
+    },
+    Subscribe {
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+        done: Completer<Result<SubscribeOutcome, Error>>,
+    },
+    Unsubscribe {
+        filters: Vec<String>,
+        properties: UnsubscribeProperties,
+        done: Completer<Result<Vec<UnsubAckReasonCode>, Error>>,
+    },
+    Ack {
+        ack_id: u64,
+    },
+    Flush {
+        done: Completer<Result<(), Error>>,
+    },
+    Disconnect {
+        reason_code: DisconnectReasonCode,
+        session_expiry_interval: Option<u32>,
+        done: Completer<Result<(), Error>>,
+    },
     Reauthenticate,
 }
 
@@ -197,10 +218,13 @@ impl Driver {
         }
         self.session.set_credentials(attempt.username.clone(), attempt.password.clone());
         debug!(server = %attempt.server, attempt = attempt.attempt, "connecting");
-        let ended = match transport::connect(&attempt.server, self.options.connect_timeout, self.options.tcp_nodelay).await {
-            Ok(stream) => self.connection(stream).await,
-            Err(e) => Err(Error::Io(format!("{}: {e}", attempt.server))),
-        };
+        let ended =
+            match transport::connect(&attempt.server, self.options.connect_timeout, self.options.tcp_nodelay)
+                .await
+            {
+                Ok(stream) => self.connection(stream).await,
+                Err(e) => Err(Error::Io(format!("{}: {e}", attempt.server))),
+            };
         if self.mode != Mode::Running {
             return;
         }
@@ -212,8 +236,12 @@ impl Driver {
             Ok(Ended { cause, connected_for }) => {
                 let stable = connected_for.is_some_and(|d| d >= self.options.reconnect.stable_after);
                 let (fatal, busy) = match cause {
-                    DisconnectCause::Refused { reason_code, .. } => (refusal_is_final(*reason_code), refusal_is_busy(*reason_code)),
-                    DisconnectCause::Local { reason_code: DisconnectReasonCode::NormalDisconnection, .. } => (true, false),
+                    DisconnectCause::Refused { reason_code, .. } => {
+                        (refusal_is_final(*reason_code), refusal_is_busy(*reason_code))
+                    }
+                    DisconnectCause::Local {
+                        reason_code: DisconnectReasonCode::NormalDisconnection, ..
+                    } => (true, false),
                     _ => (false, false),
                 };
                 (Error::from(cause), stable, fatal, busy)
@@ -252,7 +280,11 @@ impl Driver {
         if stable {
             self.backoff.reset();
         }
-        let delay = if busy { self.backoff.next_delay_at_least(self.options.reconnect.min_delay * 10) } else { self.backoff.next_delay() };
+        let delay = if busy {
+            self.backoff.next_delay_at_least(self.options.reconnect.min_delay * 10)
+        } else {
+            self.backoff.next_delay()
+        };
         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
         self.emit(Event::Reconnecting { attempt: self.backoff.attempts(), delay, error: error.to_string() });
         self.pump(None);
@@ -359,7 +391,9 @@ impl Driver {
             debug!(error = %e, "connection lost");
         }
         if connected_for.is_none() && matches!(cause, DisconnectCause::ConnectionLost) {
-            return Err(Error::Io(io_error.unwrap_or_else(|| "the server closed the connection before CONNACK".into())));
+            return Err(Error::Io(
+                io_error.unwrap_or_else(|| "the server closed the connection before CONNACK".into()),
+            ));
         }
         Ok(Ended { cause, connected_for })
     }
@@ -400,7 +434,9 @@ impl Driver {
                 self.on_session_event(ev);
             }
             match self.parked.take() {
-                Some(job) if self.session.has_queue_room(job.request.payload.len() + job.request.topic.len()) => {
+                Some(job)
+                    if self.session.has_queue_room(job.request.payload.len() + job.request.topic.len()) =>
+                {
                     self.on_publish(job);
                 }
                 other => {
@@ -457,7 +493,10 @@ impl Driver {
             }
             Control::Subscribe { subscriptions, properties, done } => {
                 let token = self.control_token();
-                match self.session.handle_command(now, Command::Subscribe { token, subscriptions, properties }) {
+                match self
+                    .session
+                    .handle_command(now, Command::Subscribe { token, subscriptions, properties })
+                {
                     Ok(()) => {
                         self.subscribes.insert(token, done);
                     }
@@ -486,7 +525,8 @@ impl Driver {
                 }
             }
             Control::Disconnect { reason_code, session_expiry_interval, done } => {
-                let command = Command::Disconnect { reason_code, session_expiry_interval, reason_string: None };
+                let command =
+                    Command::Disconnect { reason_code, session_expiry_interval, reason_string: None };
                 match self.session.handle_command(now, command) {
                     Ok(()) => self.disconnect_waiter = Some(done),
                     Err(CommandError::NotConnected) => {
@@ -521,7 +561,11 @@ impl Driver {
             S::Connected { session_present, properties } => {
                 self.connected_at = Some(Instant::now());
                 self.counters.connected.store(true, Ordering::Relaxed);
-                let ack = ConnAck { session_present, reason_code: ConnectReasonCode::Success, properties: *properties };
+                let ack = ConnAck {
+                    session_present,
+                    reason_code: ConnectReasonCode::Success,
+                    properties: *properties,
+                };
                 info!(session_present, "connected");
                 if let Some(done) = self.connect_waiter.take() {
                     done.complete(Ok(ack.clone()));
@@ -554,11 +598,25 @@ impl Driver {
                 }
             }
             S::PublishDone { token, result } => {
-                if let Err(e @ (crate::session::PublishError::Expired | crate::session::PublishError::Overflow)) = &result {
+                if let Err(
+                    e @ (crate::session::PublishError::Expired | crate::session::PublishError::Overflow),
+                ) = &result
+                {
                     self.emit(Event::Dropped { token, reason: e.to_string() });
                 }
+                let result = result.map_err(Error::from);
+                if self.options.delivery_events {
+                    let packet_id = match &result {
+                        Ok(o) => o.packet_id,
+                        Err(_) => self
+                            .deliveries
+                            .get(&token)
+                            .and_then(|(_, p)| crate::codec::PacketId::new(p.load(Ordering::Relaxed) as u16)),
+                    };
+                    self.emit(Event::PublishComplete { token, packet_id, result: result.clone() });
+                }
                 if let Some((done, _)) = self.deliveries.remove(&token) {
-                    done.complete(result.map_err(Error::from));
+                    done.complete(result);
                 }
                 self.outstanding.remove(&token);
                 self.complete_flushes();
@@ -574,7 +632,8 @@ impl Driver {
                 }
             }
             S::RequestFailed { token, error } => {
-                let error = Error::Protocol { reason_code: DisconnectReasonCode::ProtocolError, message: error };
+                let error =
+                    Error::Protocol { reason_code: DisconnectReasonCode::ProtocolError, message: error };
                 if let Some(done) = self.subscribes.remove(&token) {
                     done.complete(Err(error));
                 } else if let Some(done) = self.unsubscribes.remove(&token) {
@@ -593,8 +652,9 @@ impl Driver {
             return;
         }
         let oldest = self.outstanding.first().copied();
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.flushes).into_iter().partition(|(upto, _)| oldest.is_none_or(|o| o > *upto));
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flushes)
+            .into_iter()
+            .partition(|(upto, _)| oldest.is_none_or(|o| o > *upto));
         self.flushes = waiting;
         for (_, done) in ready {
             done.complete(Ok(()));

@@ -19,9 +19,14 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Transport for T {}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerAddr {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     #[cfg(unix)]
-    Unix { path: std::path::PathBuf },
+    Unix {
+        path: std::path::PathBuf,
+    },
 }
 
 impl ServerAddr {
@@ -46,7 +51,11 @@ impl std::fmt::Display for ServerAddr {
 }
 
 /// Open a transport, within `timeout`.
-pub(crate) async fn connect(addr: &ServerAddr, timeout: Duration, nodelay: bool) -> io::Result<Box<dyn Transport>> {
+pub(crate) async fn connect(
+    addr: &ServerAddr,
+    timeout: Duration,
+    nodelay: bool,
+) -> io::Result<Box<dyn Transport>> {
     let fut = async {
         match addr {
             ServerAddr::Tcp { host, port } => {

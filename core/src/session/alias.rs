@@ -24,7 +24,12 @@ impl IncomingAliases {
     }
 
     /// Resolve (and learn) the topic of an incoming PUBLISH.
-    pub fn resolve(&mut self, topic: &str, alias: Option<u16>, maximum: u16) -> Result<Option<String>, AliasError> {
+    pub fn resolve(
+        &mut self,
+        topic: &str,
+        alias: Option<u16>,
+        maximum: u16,
+    ) -> Result<Option<String>, AliasError> {
         let Some(alias) = alias else { return Ok(None) };
         if alias == 0 || alias > maximum {
             return Err(AliasError::OutOfRange);

@@ -42,10 +42,10 @@ pub use queue::{OverflowPolicy, QueueLimits};
 
 use crate::codec::{
     topic, AckProperties, Auth, AuthProperties, AuthReasonCode, ConnAck, ConnAckProperties, Connect,
-    ConnectProperties, ConnectReasonCode, Disconnect, DisconnectProperties, DisconnectReasonCode,
-    LastWill, Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel, PubRelReasonCode,
-    Publish, PublishProperties, QoS, SubAck, SubAckReasonCode, Subscribe, SubscribeProperties,
-    Subscription, UnsubAck, UnsubAckReasonCode, Unsubscribe, UnsubscribeProperties,
+    ConnectProperties, ConnectReasonCode, Disconnect, DisconnectProperties, DisconnectReasonCode, LastWill,
+    Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel, PubRelReasonCode, Publish,
+    PublishProperties, QoS, SubAck, SubAckReasonCode, Subscribe, SubscribeProperties, Subscription, UnsubAck,
+    UnsubAckReasonCode, Unsubscribe, UnsubscribeProperties,
 };
 use crate::store::{OutgoingState, SessionStore, StoredSession};
 use alias::{AliasError, AliasUse, IncomingAliases, OutgoingAliases};
@@ -137,14 +137,31 @@ pub struct PublishRequest {
 /// comes back in the completion event.
 #[derive(Debug, Clone)]
 pub enum Command {
-    Publish { token: u64, request: PublishRequest },
-    Subscribe { token: u64, subscriptions: Vec<Subscription>, properties: SubscribeProperties },
-    Unsubscribe { token: u64, filters: Vec<String>, properties: UnsubscribeProperties },
+    Publish {
+        token: u64,
+        request: PublishRequest,
+    },
+    Subscribe {
+        token: u64,
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+    },
+    Unsubscribe {
+        token: u64,
+        filters: Vec<String>,
+        properties: UnsubscribeProperties,
+    },
     /// Manual acknowledgement of an incoming message ([`IncomingMessage::ack_id`]).
-    Ack { ack_id: u64 },
+    Ack {
+        ack_id: u64,
+    },
     /// Close the connection with DISCONNECT; `session_expiry_interval` overrides the one sent
     /// in CONNECT (not allowed when that was 0, [MQTT-3.14.2-2]).
-    Disconnect { reason_code: DisconnectReasonCode, session_expiry_interval: Option<u32>, reason_string: Option<String> },
+    Disconnect {
+        reason_code: DisconnectReasonCode,
+        session_expiry_interval: Option<u32>,
+        reason_string: Option<String>,
+    },
     /// Start a re-authentication with the configured [`Authenticator`] (4.12.1).
     Reauthenticate,
 }
@@ -215,7 +232,11 @@ pub struct IncomingMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DisconnectCause {
     /// The server sent DISCONNECT.
-    Server { reason_code: DisconnectReasonCode, reason_string: Option<String>, server_reference: Option<String> },
+    Server {
+        reason_code: DisconnectReasonCode,
+        reason_string: Option<String>,
+        server_reference: Option<String>,
+    },
     /// We closed it with DISCONNECT (application request or a protocol error of the server).
     Local { reason_code: DisconnectReasonCode, reason: Option<String> },
     /// Nothing arrived within 1.5 × keep-alive.
@@ -230,24 +251,51 @@ pub enum DisconnectCause {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// CONNACK with Success.
-    Connected { session_present: bool, properties: Box<ConnAckProperties> },
+    Connected {
+        session_present: bool,
+        properties: Box<ConnAckProperties>,
+    },
     /// The connection ended (or was refused); a reconnect resumes the session.
-    Disconnected { cause: DisconnectCause },
+    Disconnected {
+        cause: DisconnectCause,
+    },
     /// The server did not have the session the client expected (clean_start = false,
     /// session_present = false). `republished` messages were queued again, `failed` failed.
-    SessionLost { republished: usize, failed: usize },
+    SessionLost {
+        republished: usize,
+        failed: usize,
+    },
     Message(Box<IncomingMessage>),
     /// A QoS>0 publish was given its packet identifier (it is now in flight).
-    PacketIdAssigned { token: u64, packet_id: PacketId },
+    PacketIdAssigned {
+        token: u64,
+        packet_id: PacketId,
+    },
     /// A publish completed: for QoS 0 when written, QoS 1 on PUBACK, QoS 2 on PUBCOMP.
-    PublishDone { token: u64, result: Result<PublishOutcome, PublishError> },
-    SubscribeDone { token: u64, reason_codes: Vec<SubAckReasonCode>, properties: AckProperties },
-    UnsubscribeDone { token: u64, reason_codes: Vec<UnsubAckReasonCode>, properties: AckProperties },
+    PublishDone {
+        token: u64,
+        result: Result<PublishOutcome, PublishError>,
+    },
+    SubscribeDone {
+        token: u64,
+        reason_codes: Vec<SubAckReasonCode>,
+        properties: AckProperties,
+    },
+    UnsubscribeDone {
+        token: u64,
+        reason_codes: Vec<UnsubAckReasonCode>,
+        properties: AckProperties,
+    },
     /// A subscribe or unsubscribe the engine gave up on (the server lost the session before
     /// answering, or a protocol failure).
-    RequestFailed { token: u64, error: String },
+    RequestFailed {
+        token: u64,
+        error: String,
+    },
     /// An AUTH exchange (re-authentication) finished.
-    Reauthenticated { result: Result<(), String> },
+    Reauthenticated {
+        result: Result<(), String>,
+    },
 }
 
 /// A successful delivery.
@@ -444,7 +492,9 @@ impl Session {
                 sent_epoch: 0,
             };
             match (item.state, item.packet_id()) {
-                (OutgoingState::Queued, _) | (_, None) => queued.push(Outgoing { state: OutgoingState::Queued, ..item }),
+                (OutgoingState::Queued, _) | (_, None) => {
+                    queued.push(Outgoing { state: OutgoingState::Queued, ..item })
+                }
                 (_, Some(id)) => {
                     session.resend.push_back(id);
                     session.inflight.insert(id, item);
@@ -540,7 +590,8 @@ impl Session {
         self.server = ServerLimits::default();
         self.keep_alive = Duration::from_secs(self.config.keep_alive.into());
 
-        let clean_start = if self.epoch == 1 && !self.expect_session { self.config.clean_start } else { false };
+        let clean_start =
+            if self.epoch == 1 && !self.expect_session { self.config.clean_start } else { false };
         let mut properties = self.config.properties.clone();
         if let Some(auth) = self.config.authenticator.as_mut() {
             properties.authentication_method = Some(auth.method().to_owned());
@@ -592,7 +643,12 @@ impl Session {
 
     /// The decoder found a malformed packet or the server broke the protocol: send DISCONNECT
     /// with `reason_code` ([MQTT-4.13.1-1]) and close.
-    pub fn protocol_violation(&mut self, _now: Instant, reason_code: DisconnectReasonCode, reason: impl Into<String>) {
+    pub fn protocol_violation(
+        &mut self,
+        _now: Instant,
+        reason_code: DisconnectReasonCode,
+        reason: impl Into<String>,
+    ) {
         self.fail_connection(reason_code, reason.into());
     }
 
@@ -658,9 +714,12 @@ impl Session {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut next = self.queue.next_expiry();
         if matches!(self.state, State::Connecting | State::Connected) {
-            for t in [self.dead_deadline(), if self.state == State::Connected { self.ping_deadline() } else { None }]
-                .into_iter()
-                .flatten()
+            for t in [
+                self.dead_deadline(),
+                if self.state == State::Connected { self.ping_deadline() } else { None },
+            ]
+            .into_iter()
+            .flatten()
             {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
@@ -818,7 +877,10 @@ impl Session {
     fn admissible(&self, qos: QoS, retain: bool, publish: &Publish) -> Result<(), CommandError> {
         if qos > self.server.maximum_qos {
             // [MQTT-3.2.2-11] never above the server's Maximum QoS.
-            return Err(CommandError::QoSNotSupported { requested: qos as u8, maximum: self.server.maximum_qos as u8 });
+            return Err(CommandError::QoSNotSupported {
+                requested: qos as u8,
+                maximum: self.server.maximum_qos as u8,
+            });
         }
         if retain && !self.server.retain_available {
             // [MQTT-3.2.2-14] no retained messages when Retain Available is 0.
@@ -844,14 +906,18 @@ impl Session {
             Command::Publish { token, request } => self.publish(now, token, request),
             Command::Subscribe { token, subscriptions, properties } => {
                 if subscriptions.is_empty() {
-                    return Err(CommandError::InvalidArgument("subscribe needs at least one topic filter".into()));
+                    return Err(CommandError::InvalidArgument(
+                        "subscribe needs at least one topic filter".into(),
+                    ));
                 }
                 for s in &subscriptions {
                     topic::validate_topic_filter(&s.filter)
                         .map_err(|e| CommandError::InvalidFilter(format!("{:?}: {e}", s.filter)))?;
                 }
                 if properties.subscription_identifier == Some(0) {
-                    return Err(CommandError::InvalidArgument("subscription identifier must be 1..=268435455".into()));
+                    return Err(CommandError::InvalidArgument(
+                        "subscription identifier must be 1..=268435455".into(),
+                    ));
                 }
                 let placeholder = PacketId::MIN;
                 self.controls_waiting.push_back(Control::Subscribe {
@@ -862,10 +928,13 @@ impl Session {
             }
             Command::Unsubscribe { token, filters, properties } => {
                 if filters.is_empty() {
-                    return Err(CommandError::InvalidArgument("unsubscribe needs at least one topic filter".into()));
+                    return Err(CommandError::InvalidArgument(
+                        "unsubscribe needs at least one topic filter".into(),
+                    ));
                 }
                 for f in &filters {
-                    topic::validate_topic_filter(f).map_err(|e| CommandError::InvalidFilter(format!("{f:?}: {e}")))?;
+                    topic::validate_topic_filter(f)
+                        .map_err(|e| CommandError::InvalidFilter(format!("{f:?}: {e}")))?;
                 }
                 self.controls_waiting.push_back(Control::Unsubscribe {
                     token,
@@ -875,7 +944,9 @@ impl Session {
             }
             Command::Ack { ack_id } => {
                 if !self.incoming.ack(ack_id) {
-                    return Err(CommandError::InvalidArgument(format!("unknown or repeated ack id {ack_id}")));
+                    return Err(CommandError::InvalidArgument(format!(
+                        "unknown or repeated ack id {ack_id}"
+                    )));
                 }
                 self.flush_acks();
                 Ok(())
@@ -936,7 +1007,8 @@ impl Session {
         // Checked against what is known now; checked again when it leaves the queue, since
         // a later CONNACK may bring tighter limits.
         self.admissible(publish.qos, publish.retain, &publish)?;
-        let expires_at = publish.properties.message_expiry_interval.map(|s| now + Duration::from_secs(s.into()));
+        let expires_at =
+            publish.properties.message_expiry_interval.map(|s| now + Duration::from_secs(s.into()));
         let item = Outgoing {
             seq: self.next_seq,
             token,
@@ -949,7 +1021,10 @@ impl Session {
         if self.queue.is_full_for(&self.config.queue, weight) {
             match self.config.queue.overflow {
                 OverflowPolicy::Block | OverflowPolicy::Fail => {
-                    return Err(CommandError::QueueFull { messages: self.queue.len(), bytes: self.queue.bytes() });
+                    return Err(CommandError::QueueFull {
+                        messages: self.queue.len(),
+                        bytes: self.queue.bytes(),
+                    });
                 }
                 OverflowPolicy::DropOldest => {
                     while self.queue.is_full_for(&self.config.queue, weight) {
@@ -1005,7 +1080,10 @@ impl Session {
             (State::Connecting, Packet::Disconnect(d)) => self.on_server_disconnect(d),
             (State::Connecting, other) => {
                 // [MQTT-3.2.0-1]... the server's first packet must be CONNACK (or AUTH).
-                self.fail_connection(DisconnectReasonCode::ProtocolError, format!("expected CONNACK, got {}", name(&other)));
+                self.fail_connection(
+                    DisconnectReasonCode::ProtocolError,
+                    format!("expected CONNACK, got {}", name(&other)),
+                );
             }
             (State::Connected, packet) => self.on_connected_packet(now, packet),
         }
@@ -1037,7 +1115,11 @@ impl Session {
             },
             retain_available: p.retain_available != Some(0),
             maximum_packet_size: p.maximum_packet_size,
-            topic_alias_maximum: if self.config.auto_topic_alias { p.topic_alias_maximum.unwrap_or(0) } else { 0 },
+            topic_alias_maximum: if self.config.auto_topic_alias {
+                p.topic_alias_maximum.unwrap_or(0)
+            } else {
+                0
+            },
         };
         self.send_quota = self.server.receive_maximum;
         self.out_aliases.reset(self.server.topic_alias_maximum);
@@ -1059,7 +1141,8 @@ impl Session {
         let held_state = !self.inflight.is_empty() || self.incoming.qos2_len() > 0;
         if ack.session_present {
             // Resume: everything in flight goes out again, in original order.
-            let mut ids: Vec<(u64, PacketId)> = self.inflight.values().filter_map(|m| Some((m.seq, m.packet_id()?))).collect();
+            let mut ids: Vec<(u64, PacketId)> =
+                self.inflight.values().filter_map(|m| Some((m.seq, m.packet_id()?))).collect();
             ids.sort_unstable();
             self.resend = ids.into_iter().map(|(_, id)| id).collect();
         } else {
@@ -1077,7 +1160,10 @@ impl Session {
             }
         }
         self.expect_session = self.session_expiry > 0;
-        self.events.push_back(Event::Connected { session_present: ack.session_present, properties: Box::new(ack.properties) });
+        self.events.push_back(Event::Connected {
+            session_present: ack.session_present,
+            properties: Box::new(ack.properties),
+        });
         self.flush_acks();
     }
 
@@ -1124,35 +1210,43 @@ impl Session {
     fn on_auth(&mut self, auth: Auth) {
         let Some(authenticator) = self.config.authenticator.as_mut() else {
             // [MQTT-4.12.0-?] AUTH without an Authentication Method in CONNECT.
-            self.fail_connection(DisconnectReasonCode::ProtocolError, "AUTH received but no authentication method was sent".into());
+            self.fail_connection(
+                DisconnectReasonCode::ProtocolError,
+                "AUTH received but no authentication method was sent".into(),
+            );
             return;
         };
         if auth.properties.authentication_method.as_deref() != Some(authenticator.method()) {
             // [MQTT-4.12.0-5]... the method must stay the same through the exchange.
-            self.fail_connection(DisconnectReasonCode::ProtocolError, "AUTH with a different authentication method".into());
+            self.fail_connection(
+                DisconnectReasonCode::ProtocolError,
+                "AUTH with a different authentication method".into(),
+            );
             return;
         }
         match auth.reason_code {
-            AuthReasonCode::ContinueAuthentication => match authenticator.challenge(auth.properties.authentication_data.as_ref()) {
-                Ok(data) => {
-                    let method = authenticator.method().to_owned();
-                    self.transmit.push_back(Packet::Auth(Auth {
-                        reason_code: AuthReasonCode::ContinueAuthentication,
-                        properties: AuthProperties {
-                            authentication_method: Some(method),
-                            authentication_data: data,
-                            ..AuthProperties::default()
-                        },
-                    }));
-                }
-                Err(e) => {
-                    if self.reauth_in_progress {
-                        self.reauth_in_progress = false;
-                        self.events.push_back(Event::Reauthenticated { result: Err(e.clone()) });
+            AuthReasonCode::ContinueAuthentication => {
+                match authenticator.challenge(auth.properties.authentication_data.as_ref()) {
+                    Ok(data) => {
+                        let method = authenticator.method().to_owned();
+                        self.transmit.push_back(Packet::Auth(Auth {
+                            reason_code: AuthReasonCode::ContinueAuthentication,
+                            properties: AuthProperties {
+                                authentication_method: Some(method),
+                                authentication_data: data,
+                                ..AuthProperties::default()
+                            },
+                        }));
                     }
-                    self.fail_connection(DisconnectReasonCode::NotAuthorized, e);
+                    Err(e) => {
+                        if self.reauth_in_progress {
+                            self.reauth_in_progress = false;
+                            self.events.push_back(Event::Reauthenticated { result: Err(e.clone()) });
+                        }
+                        self.fail_connection(DisconnectReasonCode::NotAuthorized, e);
+                    }
                 }
-            },
+            }
             AuthReasonCode::Success if self.state == State::Connected && self.reauth_in_progress => {
                 self.reauth_in_progress = false;
                 let result = authenticator.success(auth.properties.authentication_data.as_ref());
@@ -1192,7 +1286,10 @@ impl Session {
             other => {
                 let _ = now;
                 // CONNACK twice, or a packet only a client sends: [MQTT-3.2.0-2] and 4.13.
-                self.fail_connection(DisconnectReasonCode::ProtocolError, format!("unexpected {} from the server", name(&other)));
+                self.fail_connection(
+                    DisconnectReasonCode::ProtocolError,
+                    format!("unexpected {} from the server", name(&other)),
+                );
             }
         }
     }
@@ -1204,16 +1301,25 @@ impl Session {
             Ok(None) => {}
             Err(AliasError::OutOfRange) => {
                 // [MQTT-3.3.2-9]/[MQTT-3.3.2-10] alias 0 or above our Topic Alias Maximum.
-                self.fail_connection(DisconnectReasonCode::TopicAliasInvalid, "topic alias out of range".into());
+                self.fail_connection(
+                    DisconnectReasonCode::TopicAliasInvalid,
+                    "topic alias out of range".into(),
+                );
                 return;
             }
             Err(AliasError::Unknown) => {
-                self.fail_connection(DisconnectReasonCode::ProtocolError, "empty topic with an unknown topic alias".into());
+                self.fail_connection(
+                    DisconnectReasonCode::ProtocolError,
+                    "empty topic with an unknown topic alias".into(),
+                );
                 return;
             }
         }
         if publish.topic.is_empty() {
-            self.fail_connection(DisconnectReasonCode::ProtocolError, "PUBLISH without a topic or topic alias".into());
+            self.fail_connection(
+                DisconnectReasonCode::ProtocolError,
+                "PUBLISH without a topic or topic alias".into(),
+            );
             return;
         }
         let qos = publish.qos;
@@ -1225,7 +1331,10 @@ impl Session {
         let receive_maximum = self.config.properties.receive_maximum.unwrap_or(u16::MAX);
         if !self.incoming.admit(receive_maximum) {
             // [MQTT-3.3.4-9] the server sent more QoS>0 PUBLISH than our Receive Maximum.
-            self.fail_connection(DisconnectReasonCode::ReceiveMaximumExceeded, "more unacknowledged messages than our Receive Maximum".into());
+            self.fail_connection(
+                DisconnectReasonCode::ReceiveMaximumExceeded,
+                "more unacknowledged messages than our Receive Maximum".into(),
+            );
             return;
         }
         if self.incoming.is_duplicate(qos, packet_id) {
@@ -1290,16 +1399,26 @@ impl Session {
     fn on_puback(&mut self, ack: PubAck) {
         let Some(item) = self.inflight.get(&ack.packet_id) else { return };
         if item.publish.qos != QoS::AtLeastOnce {
-            self.fail_connection(DisconnectReasonCode::ProtocolError, format!("PUBACK for QoS 2 packet {}", ack.packet_id));
+            self.fail_connection(
+                DisconnectReasonCode::ProtocolError,
+                format!("PUBACK for QoS 2 packet {}", ack.packet_id),
+            );
             return;
         }
         let Some(item) = self.inflight.remove(&ack.packet_id) else { return };
         self.release_quota();
         let result = if ack.reason_code.is_error() {
             // 0x80 and above: the server did not accept the message; it is not delivered.
-            Err(PublishError::Rejected { reason_code: ack.reason_code, reason_string: ack.properties.reason_string })
+            Err(PublishError::Rejected {
+                reason_code: ack.reason_code,
+                reason_string: ack.properties.reason_string,
+            })
         } else {
-            Ok(PublishOutcome { reason_code: ack.reason_code, packet_id: Some(ack.packet_id), properties: ack.properties })
+            Ok(PublishOutcome {
+                reason_code: ack.reason_code,
+                packet_id: Some(ack.packet_id),
+                properties: ack.properties,
+            })
         };
         self.finish(item, result);
     }
@@ -1313,13 +1432,22 @@ impl Session {
             return;
         };
         if item.publish.qos != QoS::ExactlyOnce {
-            self.fail_connection(DisconnectReasonCode::ProtocolError, format!("PUBREC for QoS 1 packet {}", rec.packet_id));
+            self.fail_connection(
+                DisconnectReasonCode::ProtocolError,
+                format!("PUBREC for QoS 1 packet {}", rec.packet_id),
+            );
             return;
         }
         if rec.reason_code.is_error() {
             let Some(item) = self.inflight.remove(&rec.packet_id) else { return };
             self.release_quota();
-            self.finish(item, Err(PublishError::Rejected { reason_code: rec.reason_code, reason_string: rec.properties.reason_string }));
+            self.finish(
+                item,
+                Err(PublishError::Rejected {
+                    reason_code: rec.reason_code,
+                    reason_string: rec.properties.reason_string,
+                }),
+            );
             return;
         }
         if item.state == OutgoingState::AwaitingAck {
@@ -1354,11 +1482,21 @@ impl Session {
             Some(Control::Subscribe { token, subscribe }) => {
                 if ack.reason_codes.len() != subscribe.filters.len() {
                     // [MQTT-3.9.3-1] one reason code per filter.
-                    self.events.push_back(Event::RequestFailed { token, error: "SUBACK with the wrong number of reason codes".into() });
-                    self.fail_connection(DisconnectReasonCode::ProtocolError, "SUBACK reason code count mismatch".into());
+                    self.events.push_back(Event::RequestFailed {
+                        token,
+                        error: "SUBACK with the wrong number of reason codes".into(),
+                    });
+                    self.fail_connection(
+                        DisconnectReasonCode::ProtocolError,
+                        "SUBACK reason code count mismatch".into(),
+                    );
                     return;
                 }
-                self.events.push_back(Event::SubscribeDone { token, reason_codes: ack.reason_codes, properties: ack.properties });
+                self.events.push_back(Event::SubscribeDone {
+                    token,
+                    reason_codes: ack.reason_codes,
+                    properties: ack.properties,
+                });
             }
             Some(other) => {
                 self.controls_inflight.insert(ack.packet_id, other);
@@ -1372,11 +1510,21 @@ impl Session {
         match self.controls_inflight.remove(&ack.packet_id) {
             Some(Control::Unsubscribe { token, unsubscribe }) => {
                 if ack.reason_codes.len() != unsubscribe.filters.len() {
-                    self.events.push_back(Event::RequestFailed { token, error: "UNSUBACK with the wrong number of reason codes".into() });
-                    self.fail_connection(DisconnectReasonCode::ProtocolError, "UNSUBACK reason code count mismatch".into());
+                    self.events.push_back(Event::RequestFailed {
+                        token,
+                        error: "UNSUBACK with the wrong number of reason codes".into(),
+                    });
+                    self.fail_connection(
+                        DisconnectReasonCode::ProtocolError,
+                        "UNSUBACK reason code count mismatch".into(),
+                    );
                     return;
                 }
-                self.events.push_back(Event::UnsubscribeDone { token, reason_codes: ack.reason_codes, properties: ack.properties });
+                self.events.push_back(Event::UnsubscribeDone {
+                    token,
+                    reason_codes: ack.reason_codes,
+                    properties: ack.properties,
+                });
             }
             Some(other) => {
                 self.controls_inflight.insert(ack.packet_id, other);
@@ -1405,18 +1553,23 @@ pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
     }
     if !p.subscription_identifiers.is_empty() {
         // [MQTT-3.3.4-6] a client PUBLISH never carries a Subscription Identifier.
-        return Err(CommandError::InvalidArgument("a published message cannot carry subscription identifiers".into()));
+        return Err(CommandError::InvalidArgument(
+            "a published message cannot carry subscription identifiers".into(),
+        ));
     }
     if let Some(rt) = &p.response_topic {
         // [MQTT-3.3.2-14] the Response Topic is a topic name, without wildcards.
-        topic::validate_topic_name(rt).map_err(|e| CommandError::InvalidTopic(format!("response topic {rt:?}: {e}")))?;
+        topic::validate_topic_name(rt)
+            .map_err(|e| CommandError::InvalidTopic(format!("response topic {rt:?}: {e}")))?;
     }
     if matches!(p.payload_format_indicator, Some(f) if f > 1) {
         return Err(CommandError::InvalidArgument("payload format indicator must be 0 or 1".into()));
     }
     if p.payload_format_indicator == Some(1) && std::str::from_utf8(&request.payload).is_err() {
         // [MQTT-3.3.2-?] a payload announced as UTF-8 must be UTF-8.
-        return Err(CommandError::InvalidArgument("payload format indicator says UTF-8 but the payload is not valid UTF-8".into()));
+        return Err(CommandError::InvalidArgument(
+            "payload format indicator says UTF-8 but the payload is not valid UTF-8".into(),
+        ));
     }
     let strings = p.content_type.iter().chain(p.user_properties.iter().flat_map(|(k, v)| [k, v]));
     for s in strings {

@@ -31,11 +31,6 @@ impl Outgoing {
     }
 
     pub fn to_stored(&self) -> StoredMessage {
-        StoredMessage {
-            seq: self.seq,
-            token: self.token,
-            publish: self.publish.clone(),
-            state: self.state,
-        }
+        StoredMessage { seq: self.seq, token: self.token, publish: self.publish.clone(), state: self.state }
     }
 }

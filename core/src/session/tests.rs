@@ -55,7 +55,9 @@ impl Harness {
     fn connect_with(&mut self, session_present: bool, properties: ConnAckProperties) -> Connect {
         self.s.connection_opened(self.now);
         let sent = self.take_sent();
-        let Some(Packet::Connect(connect)) = sent.first().cloned() else { panic!("expected CONNECT, got {sent:?}") };
+        let Some(Packet::Connect(connect)) = sent.first().cloned() else {
+            panic!("expected CONNECT, got {sent:?}")
+        };
         assert_eq!(sent.len(), 1, "only CONNECT before CONNACK: {sent:?}");
         self.s.handle_packet(
             self.now,
@@ -76,7 +78,15 @@ impl Harness {
     }
 
     fn publish(&mut self, token: u64, topic: &str, qos: QoS) -> Result<(), CommandError> {
-        self.publish_req(token, PublishRequest { topic: topic.into(), payload: Bytes::from(format!("m{token}")), qos, ..Default::default() })
+        self.publish_req(
+            token,
+            PublishRequest {
+                topic: topic.into(),
+                payload: Bytes::from(format!("m{token}")),
+                qos,
+                ..Default::default()
+            },
+        )
     }
 
     fn publish_req(&mut self, token: u64, request: PublishRequest) -> Result<(), CommandError> {
@@ -123,7 +133,13 @@ fn server_publish(id: u16, qos: QoS, topic: &str, payload: &str) -> Publish {
 fn done_tokens(events: &[Event]) -> Vec<(u64, bool)> {
     events
         .iter()
-        .filter_map(|e| if let Event::PublishDone { token, result } = e { Some((*token, result.is_ok())) } else { None })
+        .filter_map(|e| {
+            if let Event::PublishDone { token, result } = e {
+                Some((*token, result.is_ok()))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -166,10 +182,14 @@ fn connack_limits_server_assigned_id_and_keep_alive_are_honoured() {
     h.connect_with(false, props);
     assert_eq!(h.s.client_id(), "auto-123");
     assert_eq!(h.s.keep_alive(), Duration::from_secs(5));
-    assert_eq!(h.publish(1, "t", QoS::ExactlyOnce), Err(CommandError::QoSNotSupported { requested: 2, maximum: 1 }));
+    assert_eq!(
+        h.publish(1, "t", QoS::ExactlyOnce),
+        Err(CommandError::QoSNotSupported { requested: 2, maximum: 1 })
+    );
     let retained = PublishRequest { topic: "t".into(), retain: true, ..Default::default() };
     assert_eq!(h.publish_req(2, retained), Err(CommandError::RetainNotSupported));
-    let big = PublishRequest { topic: "t".into(), payload: Bytes::from(vec![0u8; 100]), ..Default::default() };
+    let big =
+        PublishRequest { topic: "t".into(), payload: Bytes::from(vec![0u8; 100]), ..Default::default() };
     assert!(matches!(h.publish_req(3, big), Err(CommandError::PacketTooLarge { max: 64, .. })));
     // The reconnect presents the assigned identifier.
     h.lose();
@@ -182,12 +202,19 @@ fn refused_connack_reports_reason_and_asks_to_close() {
     h.s.connection_opened(h.now);
     h.take_sent();
     let props = ConnAckProperties { reason_string: Some("go away".into()), ..Default::default() };
-    h.server(Packet::ConnAck(ConnAck { session_present: false, reason_code: ConnectReasonCode::NotAuthorized, properties: props }));
+    h.server(Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason_code: ConnectReasonCode::NotAuthorized,
+        properties: props,
+    }));
     assert!(h.s.wants_close());
     h.lose();
     let events = h.take_events();
     assert!(events.contains(&Event::Disconnected {
-        cause: DisconnectCause::Refused { reason_code: ConnectReasonCode::NotAuthorized, reason_string: Some("go away".into()) }
+        cause: DisconnectCause::Refused {
+            reason_code: ConnectReasonCode::NotAuthorized,
+            reason_string: Some("go away".into())
+        }
     }));
 }
 
@@ -198,7 +225,10 @@ fn a_packet_before_connack_is_a_protocol_error() {
     h.take_sent();
     h.server(Packet::PingResp);
     let sent = h.take_sent();
-    assert!(matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ProtocolError), "{sent:?}");
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ProtocolError),
+        "{sent:?}"
+    );
     assert!(h.s.wants_close());
 }
 
@@ -273,11 +303,17 @@ fn an_error_puback_or_pubrec_fails_the_delivery_with_the_reason() {
     let events = h.take_events();
     assert!(events.contains(&Event::PublishDone {
         token: 1,
-        result: Err(PublishError::Rejected { reason_code: PubAckReasonCode::NotAuthorized, reason_string: Some("acl".into()) })
+        result: Err(PublishError::Rejected {
+            reason_code: PubAckReasonCode::NotAuthorized,
+            reason_string: Some("acl".into())
+        })
     }));
     assert!(events.contains(&Event::PublishDone {
         token: 2,
-        result: Err(PublishError::Rejected { reason_code: PubAckReasonCode::QuotaExceeded, reason_string: None })
+        result: Err(PublishError::Rejected {
+            reason_code: PubAckReasonCode::QuotaExceeded,
+            reason_string: None
+        })
     }));
 }
 
@@ -382,11 +418,17 @@ fn retransmissions_after_resume_respect_the_new_receive_maximum() {
     let sent = h.take_sent();
     let p = publishes(&sent);
     // Only two go out: a client that resent all four would get 0x97 Quota Exceeded.
-    assert_eq!(p.iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(), vec![("t1", true), ("t2", true)]);
+    assert_eq!(
+        p.iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(),
+        vec![("t1", true), ("t2", true)]
+    );
     let first = p[0].packet_id.unwrap();
     h.server(Packet::PubAck(PubAck::new(first)));
     let sent = h.take_sent();
-    assert_eq!(publishes(&sent).iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(), vec![("t3", true)]);
+    assert_eq!(
+        publishes(&sent).iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(),
+        vec![("t3", true)]
+    );
 }
 
 #[test]
@@ -404,7 +446,10 @@ fn session_lost_republishes_by_default_as_new_messages() {
     assert!(events.contains(&Event::SessionLost { republished: 2, failed: 0 }), "{events:?}");
     let sent = h.take_sent();
     let p = publishes(&sent);
-    assert_eq!(p.iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(), vec![("a", false), ("b", false), ("c", false)]);
+    assert_eq!(
+        p.iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(),
+        vec![("a", false), ("b", false), ("c", false)]
+    );
     assert!(done_tokens(&events).is_empty());
 }
 
@@ -539,7 +584,9 @@ fn our_receive_maximum_is_enforced_on_the_server() {
     assert!(!h.s.wants_close());
     h.server(Packet::Publish(server_publish(3, QoS::AtLeastOnce, "t", "3")));
     let sent = h.take_sent();
-    assert!(matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ReceiveMaximumExceeded));
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ReceiveMaximumExceeded)
+    );
     assert!(h.s.wants_close());
 }
 
@@ -614,7 +661,9 @@ fn incoming_aliases_resolve_and_reset_on_reconnect() {
     h.take_sent();
     h.server(Packet::Publish(second));
     let sent = h.take_sent();
-    assert!(matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ProtocolError));
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ProtocolError)
+    );
 }
 
 #[test]
@@ -626,7 +675,9 @@ fn incoming_alias_above_our_maximum_is_topic_alias_invalid() {
     p.properties.topic_alias = Some(2);
     h.server(Packet::Publish(p));
     let sent = h.take_sent();
-    assert!(matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::TopicAliasInvalid));
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::TopicAliasInvalid)
+    );
 }
 
 // ----- keep-alive --------------------------------------------------------------------------
@@ -681,7 +732,9 @@ fn queue_overflow_policies() {
             }
             OverflowPolicy::DropOldest => {
                 third.unwrap();
-                assert!(h.take_events().contains(&Event::PublishDone { token: 1, result: Err(PublishError::Overflow) }));
+                assert!(h
+                    .take_events()
+                    .contains(&Event::PublishDone { token: 1, result: Err(PublishError::Overflow) }));
             }
         }
         assert_eq!(h.s.queued(), 2);
@@ -690,8 +743,15 @@ fn queue_overflow_policies() {
 
 #[test]
 fn queue_byte_limit_applies() {
-    let mut h = Harness::with(|c| c.queue = QueueLimits { max_messages: 100, max_bytes: 10, overflow: OverflowPolicy::Fail });
-    let req = |n: usize| PublishRequest { topic: "t".into(), payload: Bytes::from(vec![1u8; n]), qos: QoS::AtLeastOnce, ..Default::default() };
+    let mut h = Harness::with(|c| {
+        c.queue = QueueLimits { max_messages: 100, max_bytes: 10, overflow: OverflowPolicy::Fail }
+    });
+    let req = |n: usize| PublishRequest {
+        topic: "t".into(),
+        payload: Bytes::from(vec![1u8; n]),
+        qos: QoS::AtLeastOnce,
+        ..Default::default()
+    };
     h.publish_req(1, req(6)).unwrap();
     assert!(matches!(h.publish_req(2, req(6)), Err(CommandError::QueueFull { .. })));
     assert_eq!(h.s.queued_bytes(), 7);
@@ -727,15 +787,24 @@ fn subscribe_and_unsubscribe_acks_map_back_to_their_requests() {
     h.connect(false);
     h.take_sent();
     let subs = vec![
-        Subscription { filter: "a/#".into(), options: SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() } },
+        Subscription {
+            filter: "a/#".into(),
+            options: SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() },
+        },
         Subscription { filter: "$share/g/b".into(), options: SubscriptionOptions::default() },
     ];
     let props = SubscribeProperties { subscription_identifier: Some(7), ..Default::default() };
-    h.s.handle_command(h.now, Command::Subscribe { token: 40, subscriptions: subs, properties: props }).unwrap();
-    h.s.handle_command(h.now, Command::Unsubscribe { token: 41, filters: vec!["c".into()], properties: Default::default() })
+    h.s.handle_command(h.now, Command::Subscribe { token: 40, subscriptions: subs, properties: props })
         .unwrap();
+    h.s.handle_command(
+        h.now,
+        Command::Unsubscribe { token: 41, filters: vec!["c".into()], properties: Default::default() },
+    )
+    .unwrap();
     let sent = h.take_sent();
-    let (Packet::Subscribe(sub), Packet::Unsubscribe(unsub)) = (&sent[0], &sent[1]) else { panic!("{sent:?}") };
+    let (Packet::Subscribe(sub), Packet::Unsubscribe(unsub)) = (&sent[0], &sent[1]) else {
+        panic!("{sent:?}")
+    };
     assert_eq!(sub.properties.subscription_identifier, Some(7));
     h.server(Packet::UnsubAck(UnsubAck {
         packet_id: unsub.packet_id,
@@ -765,7 +834,11 @@ fn a_subscribe_in_flight_at_a_cut_is_sent_again() {
     let mut h = persistent();
     h.connect(false);
     let subs = vec![Subscription { filter: "a".into(), options: SubscriptionOptions::default() }];
-    h.s.handle_command(h.now, Command::Subscribe { token: 1, subscriptions: subs, properties: Default::default() }).unwrap();
+    h.s.handle_command(
+        h.now,
+        Command::Subscribe { token: 1, subscriptions: subs, properties: Default::default() },
+    )
+    .unwrap();
     assert!(matches!(&h.take_sent()[..], [Packet::Subscribe(_)]));
     h.lose();
     h.connect(true);
@@ -797,7 +870,11 @@ fn disconnect_command_sends_the_reason_and_expiry_override() {
     h.take_sent();
     h.s.handle_command(
         h.now,
-        Command::Disconnect { reason_code: DisconnectReasonCode::NormalDisconnection, session_expiry_interval: Some(0), reason_string: None },
+        Command::Disconnect {
+            reason_code: DisconnectReasonCode::NormalDisconnection,
+            session_expiry_interval: Some(0),
+            reason_string: None,
+        },
     )
     .unwrap();
     let sent = h.take_sent();
@@ -807,7 +884,11 @@ fn disconnect_command_sends_the_reason_and_expiry_override() {
     // [MQTT-3.14.2-2] not allowed when CONNECT sent 0.
     let mut h = Harness::with(|_| {});
     h.connect(false);
-    let bad = Command::Disconnect { reason_code: DisconnectReasonCode::NormalDisconnection, session_expiry_interval: Some(5), reason_string: None };
+    let bad = Command::Disconnect {
+        reason_code: DisconnectReasonCode::NormalDisconnection,
+        session_expiry_interval: Some(5),
+        reason_string: None,
+    };
     assert!(matches!(h.s.handle_command(h.now, bad), Err(CommandError::InvalidArgument(_))));
 }
 
@@ -854,7 +935,11 @@ fn enhanced_authentication_and_reauthentication() {
     let sent = h.take_sent();
     assert!(matches!(&sent[..], [Packet::Auth(a)] if a.reason_code == AuthReasonCode::ContinueAuthentication
         && a.properties.authentication_data.as_deref() == Some(&b"response"[..])));
-    h.server(Packet::ConnAck(ConnAck { session_present: false, reason_code: ConnectReasonCode::Success, properties: Default::default() }));
+    h.server(Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason_code: ConnectReasonCode::Success,
+        properties: Default::default(),
+    }));
     assert!(h.s.is_connected());
 
     h.s.handle_command(h.now, Command::Reauthenticate).unwrap();
@@ -870,7 +955,9 @@ fn enhanced_authentication_and_reauthentication() {
     h.take_sent();
     h.server(auth(AuthReasonCode::ContinueAuthentication, b"bogus"));
     let sent = h.take_sent();
-    assert!(matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::NotAuthorized));
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::NotAuthorized)
+    );
 }
 
 #[test]
@@ -880,7 +967,9 @@ fn auth_without_a_method_is_a_protocol_error() {
     h.take_sent();
     h.server(auth(AuthReasonCode::ContinueAuthentication, b"x"));
     let sent = h.take_sent();
-    assert!(matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ProtocolError));
+    assert!(
+        matches!(&sent[..], [Packet::Disconnect(d)] if d.reason_code == DisconnectReasonCode::ProtocolError)
+    );
 }
 
 // ----- durability --------------------------------------------------------------------------

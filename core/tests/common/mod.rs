@@ -19,7 +19,11 @@ pub fn options(id: &str, port: u16) -> MqttOptions {
 }
 
 /// The next event matching `f`, within `timeout`; panics with what was seen otherwise.
-pub async fn expect_event<T>(client: &AsyncClient, timeout: Duration, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+pub async fn expect_event<T>(
+    client: &AsyncClient,
+    timeout: Duration,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut seen = Vec::new();
     loop {
