@@ -201,9 +201,6 @@ mod tests {
         assert_eq!(PubRelReasonCode::try_from(0x80), Err(0x80));
         assert!(PubAckReasonCode::QuotaExceeded.is_error());
         assert!(!PubAckReasonCode::NoMatchingSubscribers.is_error());
-        assert_eq!(
-            SubAckReasonCode::GrantedQoS1.to_string(),
-            "Granted QoS 1 (0x01)"
-        );
+        assert_eq!(SubAckReasonCode::GrantedQoS1.to_string(), "Granted QoS 1 (0x01)");
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: options pointing at a test broker, and bounded
 //! waits for events (never sleeps as synchronisation).
 #![allow(dead_code)]
+// Tests measure real time against a real broker.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Duration;
 
