@@ -30,6 +30,8 @@ mod outgoing;
 mod queue;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
