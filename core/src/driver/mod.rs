@@ -11,7 +11,7 @@ pub mod backoff;
 pub mod transport;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,6 +85,12 @@ pub(crate) struct Counters {
     pub queued_bytes: AtomicU64,
     pub inflight: AtomicU64,
     pub connected: AtomicBool,
+    /// The server's limits from the last CONNACK, so that the handles refuse a publish the
+    /// server would not take at the call: Maximum QoS + 1 (0 = no CONNACK yet), Maximum
+    /// Packet Size (0 = none), Retain Available = 0.
+    pub server_maximum_qos: AtomicU8,
+    pub server_maximum_packet_size: AtomicU32,
+    pub server_retain_unavailable: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,6 +331,9 @@ impl Driver {
         let mut rbuf = BytesMut::with_capacity(64 * 1024);
         let mut wbuf = BytesMut::with_capacity(64 * 1024);
         let max_in = self.options.properties.maximum_packet_size.unwrap_or(u32::MAX);
+        // A server that accepts the socket but never answers CONNACK must not hang us, even
+        // with keep-alive off.
+        let connack_deadline = Instant::now() + self.options.connect_timeout;
         self.connected_at = None;
         self.session.connection_opened(Instant::now().into_std());
         let mut io_error: Option<String> = None;
@@ -337,7 +346,14 @@ impl Driver {
             if self.mode == Mode::Stopped {
                 break;
             }
-            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            let mut deadline = self.session.poll_timeout().map(Instant::from_std);
+            if self.connected_at.is_none() {
+                if Instant::now() >= connack_deadline {
+                    io_error = Some(format!("no CONNACK within {:?}", self.options.connect_timeout));
+                    break;
+                }
+                deadline = Some(deadline.map_or(connack_deadline, |d| d.min(connack_deadline)));
+            }
             let read = self.outbox.len() < 64 || !self.events_open;
             let accept_publish = self.parked.is_none();
             let deliver = !self.outbox.is_empty() && self.events_open;
@@ -455,19 +471,25 @@ impl Driver {
     }
 
     fn on_publish(&mut self, job: PublishJob) {
+        self.last_token = self.last_token.max(job.token);
+        let weight = job.request.payload.len() + job.request.topic.len();
+        if self.options.queue.overflow == OverflowPolicy::Block && !self.session.has_queue_room(weight) {
+            // Hold it (and with it the publish channel) until the queue has room.
+            self.outstanding.insert(job.token);
+            self.parked = Some(job);
+            return;
+        }
         let PublishJob { token, request, done, packet_id } = job;
-        self.last_token = self.last_token.max(token);
-        let command = Command::Publish { token, request: request.clone() };
-        match self.session.handle_command(Instant::now().into_std(), command) {
+        match self.session.handle_command(Instant::now().into_std(), Command::Publish { token, request }) {
             Ok(()) => {
                 self.outstanding.insert(token);
                 self.deliveries.insert(token, (done, packet_id));
             }
-            Err(CommandError::QueueFull { .. }) if self.options.queue.overflow == OverflowPolicy::Block => {
-                self.outstanding.insert(token);
-                self.parked = Some(PublishJob { token, request, done, packet_id });
+            Err(e) => {
+                self.outstanding.remove(&token);
+                done.complete(Err(e.into()));
+                self.complete_flushes();
             }
-            Err(e) => done.complete(Err(e.into())),
         }
     }
 
@@ -561,6 +583,10 @@ impl Driver {
             S::Connected { session_present, properties } => {
                 self.connected_at = Some(Instant::now());
                 self.counters.connected.store(true, Ordering::Relaxed);
+                let c = &self.counters;
+                c.server_maximum_qos.store(properties.maximum_qos.unwrap_or(2).min(2) + 1, Ordering::Relaxed);
+                c.server_maximum_packet_size.store(properties.maximum_packet_size.unwrap_or(0), Ordering::Relaxed);
+                c.server_retain_unavailable.store(properties.retain_available == Some(0), Ordering::Relaxed);
                 let ack = ConnAck {
                     session_present,
                     reason_code: ConnectReasonCode::Success,
