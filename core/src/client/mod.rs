@@ -21,13 +21,14 @@ pub use error::{Error, ErrorKind};
 pub use event::{Event, Message};
 pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
 
+use crate::codec::Publish;
 use crate::codec::{
     AckProperties, ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode,
     SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
 };
 use crate::driver::transport::ServerAddr;
 use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, SharedAuthenticator};
-use crate::session::{validate_publish, Config, PublishOutcome, PublishRequest, Session};
+use crate::session::{validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session};
 use completion::{completion, Completion};
 
 /// The answer to a subscribe: one reason code per filter, in request order.
@@ -258,6 +259,7 @@ impl AsyncClient {
     ) -> Result<(PublishJob, Delivery), Error> {
         let request = PublishRequest { topic, payload, qos, retain, properties };
         validate_publish(&request)?;
+        self.check_server_limits(&request)?;
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
         let packet_id = Arc::new(AtomicU32::new(0));
         let (done, completion) = completion(closed::<PublishOutcome>);
@@ -265,6 +267,42 @@ impl AsyncClient {
             PublishJob { token, request, done, packet_id: packet_id.clone() },
             Delivery { token, packet_id, done: completion },
         ))
+    }
+
+    /// Bad input fails at the call: a publish that the server's limits (from the last CONNACK)
+    /// do not admit is refused here, before it is queued. The engine checks again when the
+    /// message leaves the queue, since a later CONNACK may bring other limits.
+    fn check_server_limits(&self, request: &PublishRequest) -> Result<(), Error> {
+        let c = &self.inner.counters;
+        let max_qos = c.server_maximum_qos.load(Ordering::Relaxed);
+        if max_qos > 0 && request.qos as u8 >= max_qos {
+            // [MQTT-3.2.2-11] never above the server's Maximum QoS.
+            return Err(
+                CommandError::QoSNotSupported { requested: request.qos as u8, maximum: max_qos - 1 }.into()
+            );
+        }
+        if request.retain && c.server_retain_unavailable.load(Ordering::Relaxed) {
+            // [MQTT-3.2.2-14] no retained messages when Retain Available is 0.
+            return Err(CommandError::RetainNotSupported.into());
+        }
+        let max = c.server_maximum_packet_size.load(Ordering::Relaxed);
+        if max > 0 {
+            // [MQTT-3.2.2-15] never a packet above the server's Maximum Packet Size.
+            let probe = Publish {
+                dup: false,
+                qos: request.qos,
+                retain: request.retain,
+                topic: request.topic.clone(),
+                packet_id: (request.qos > QoS::AtMostOnce).then_some(PacketId::MIN),
+                properties: request.properties.clone(),
+                payload: request.payload.clone(),
+            };
+            let size = probe.encoded_len();
+            if size > max as usize {
+                return Err(Error::PacketTooLarge { size, max });
+            }
+        }
+        Ok(())
     }
 
     /// Subscribe to one filter; returns the server's reason codes (one).

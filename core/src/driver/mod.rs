@@ -585,7 +585,8 @@ impl Driver {
                 self.counters.connected.store(true, Ordering::Relaxed);
                 let c = &self.counters;
                 c.server_maximum_qos.store(properties.maximum_qos.unwrap_or(2).min(2) + 1, Ordering::Relaxed);
-                c.server_maximum_packet_size.store(properties.maximum_packet_size.unwrap_or(0), Ordering::Relaxed);
+                c.server_maximum_packet_size
+                    .store(properties.maximum_packet_size.unwrap_or(0), Ordering::Relaxed);
                 c.server_retain_unavailable.store(properties.retain_available == Some(0), Ordering::Relaxed);
                 let ack = ConnAck {
                     session_present,

@@ -1171,6 +1171,11 @@ impl Session {
 
     /// The server has no session: in-flight messages lose their packet identifiers. Returns
     /// (republished, failed).
+    ///
+    /// A QoS 2 message whose PUBREC arrived (PUBREL pending) follows the policy like the
+    /// others: brokers such as mosquitto pass a QoS 2 message on only when PUBREL arrives, so
+    /// calling it delivered would lose it silently; publishing it again risks a duplicate on
+    /// brokers that pass it on at PUBLISH, and a duplicate is the lesser harm.
     fn discard_inflight(&mut self) -> (usize, usize) {
         let mut items: Vec<Outgoing> = self.inflight.drain().map(|(_, m)| m).collect();
         items.sort_by_key(|m| m.seq);
@@ -1178,15 +1183,6 @@ impl Session {
         let mut failed = 0;
         for mut item in items {
             match (self.config.on_session_lost, item.state) {
-                (_, OutgoingState::AwaitingComp) => {
-                    // PUBREC said the server took the message over; it is delivered.
-                    let outcome = PublishOutcome {
-                        reason_code: PubAckReasonCode::Success,
-                        packet_id: item.packet_id(),
-                        properties: AckProperties::default(),
-                    };
-                    self.finish(item, Ok(outcome));
-                }
                 (SessionLostPolicy::Republish, _) => {
                     item.publish.packet_id = None;
                     item.publish.dup = false;

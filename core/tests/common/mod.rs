@@ -70,3 +70,48 @@ pub async fn drain_messages(client: &AsyncClient, window: Duration) -> Vec<Messa
     }
     out
 }
+
+/// A client for `id` at `port`, connected (panics when the connect fails).
+pub async fn connected(id: &str, port: u16) -> AsyncClient {
+    let client = AsyncClient::new(options(id, port));
+    tokio::time::timeout(Duration::from_secs(10), client.connect())
+        .await
+        .unwrap_or_else(|_| panic!("{id}: no CONNACK within 10 s"))
+        .unwrap_or_else(|e| panic!("{id}: connect failed: {e}"));
+    client
+}
+
+/// Messages up to and including the first one for which `last` is true, within `timeout`:
+/// a barrier (publish a marker after the traffic under test; what came before it is all there
+/// is, since the broker forwards to one subscriber in order).
+pub async fn messages_until(
+    client: &AsyncClient,
+    timeout: Duration,
+    mut last: impl FnMut(&Message) -> bool,
+) -> Vec<Message> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    for _ in 0..1_000_000 {
+        match tokio::time::timeout_at(deadline, client.recv()).await {
+            Ok(Some(Event::Message(m))) => {
+                let done = last(&m);
+                out.push(m);
+                if done {
+                    return out;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("client closed after {} messages", out.len()),
+            Err(_) => panic!(
+                "no closing message within {timeout:?}; got {:?}",
+                out.iter().map(|m| (&m.topic, &m.payload)).collect::<Vec<_>>()
+            ),
+        }
+    }
+    panic!("too many messages before the closing one")
+}
+
+/// The payloads as strings, in order.
+pub fn payloads(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect()
+}
