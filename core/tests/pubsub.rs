@@ -40,3 +40,24 @@ async fn publish_and_receive_at_every_qos() {
     publisher.disconnect().await.unwrap();
     sub.disconnect().await.unwrap();
 }
+
+/// The transport seam: the same client over a Unix domain socket (mosquitto `listener 0 PATH`).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_over_a_unix_domain_socket() {
+    let dir = std::env::temp_dir().join(format!("tether-uds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mqtt.sock");
+    let broker = Broker::builder().config_line(format!("listener 0 {}", path.display())).start().unwrap();
+    let mut o = options("uds", broker.port());
+    o.set_servers(vec![tether_core::ServerAddr::unix(&path)]);
+    let client = AsyncClient::new(o);
+    client.connect().await.unwrap();
+    client.subscribe("uds/t", QoS::AtLeastOnce).await.unwrap();
+    client.publish("uds/t", QoS::AtLeastOnce, false, "over a unix socket").await.unwrap().await.unwrap();
+    let got = messages(&client, 1, T).await;
+    assert_eq!(&got[0].payload[..], b"over a unix socket");
+    client.disconnect().await.unwrap();
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
