@@ -16,10 +16,17 @@ build: deps
 ## Every test: Rust unit and integration tests (against a real mosquitto the fixtures start).
 test: deps
 	$(CARGO) test --workspace
+	$(MAKE) test-c
 
 ## The persistent-session demonstration against a broker it starts itself.
 demo: deps
 	$(CARGO) run --release -p tether-core --example persistent_session
+
+## The C suite: include/tether.h up to date and compiling as C99 and C++17, the C tests and
+## examples against mosquitto, then the tests again under valgrind (see tests/c/run.sh).
+.PHONY: test-c
+test-c: deps
+	bash tests/c/run.sh
 
 bench: deps
 	$(CARGO) bench -p tether-core

@@ -61,3 +61,43 @@ async fn connects_over_a_unix_domain_socket() {
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// flush() and disconnect() never overtake the publishes made before them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_and_disconnect_come_after_earlier_publishes() {
+    let broker = Broker::start();
+    let sub = AsyncClient::new(options("order-sub", broker.port()));
+    sub.connect().await.unwrap();
+    sub.subscribe("order/#", QoS::AtLeastOnce).await.unwrap();
+    let publisher = AsyncClient::new(options("order-pub", broker.port()));
+    publisher.connect().await.unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..50 {
+        deliveries.push(publisher.publish(format!("order/{i}"), QoS::AtLeastOnce, false, "x").await.unwrap());
+    }
+    tokio::time::timeout(T, publisher.flush()).await.unwrap().unwrap();
+    assert!(deliveries.iter().all(|d| d.is_done()), "flush returned before every delivery completed");
+    for i in 0..20 {
+        publisher.publish(format!("order/q0/{i}"), QoS::AtMostOnce, false, "y").await.unwrap();
+    }
+    publisher.disconnect().await.unwrap();
+    // Every QoS 0 message was written before DISCONNECT, so the broker forwards all of them.
+    let got = messages(&sub, 70, T).await;
+    assert_eq!(got.iter().filter(|m| m.topic.starts_with("order/q0/")).count(), 20);
+    sub.disconnect().await.unwrap();
+}
+
+/// close() stops the driver: closed() completes, pending deliveries fail with Closed, and
+/// further calls say Closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_stops_the_driver_and_fails_what_is_pending() {
+    let broker = Broker::start();
+    let client = AsyncClient::new(options("closer", broker.port()));
+    // Not connected: the publish waits in the queue.
+    let pending = client.publish("c/t", QoS::AtLeastOnce, false, "never sent").await.unwrap();
+    client.close();
+    tokio::time::timeout(T, client.closed()).await.unwrap();
+    assert_eq!(tokio::time::timeout(T, pending).await.unwrap(), Err(tether_core::Error::Closed));
+    let again = client.publish("c/t", QoS::AtLeastOnce, false, "x").await;
+    assert_eq!(again.err(), Some(tether_core::Error::Closed));
+}

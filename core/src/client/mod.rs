@@ -111,6 +111,7 @@ struct Inner {
     next_token: AtomicU64,
     counters: Arc<Counters>,
     client_id: String,
+    stopped: Completion<()>,
 }
 
 /// An MQTT 5.0 client for tokio applications.
@@ -176,7 +177,8 @@ impl AsyncClient {
         let (etx, erx) = mpsc::channel(options.event_capacity);
         let counters = Arc::new(Counters::default());
         let client_id = options.client_id.clone();
-        let driver = Driver::new(session, options, prx, crx, etx, counters.clone());
+        let (stopped_tx, stopped) = completion(|| ());
+        let driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
         handle.spawn(driver.run());
         AsyncClient {
             inner: Arc::new(Inner {
@@ -186,12 +188,30 @@ impl AsyncClient {
                 next_token: AtomicU64::new(1),
                 counters,
                 client_id,
+                stopped,
             }),
         }
     }
 
     pub fn client_id(&self) -> &str {
         &self.inner.client_id
+    }
+
+    /// The token of the last publish this client issued (0 before the first).
+    fn last_token(&self) -> u64 {
+        self.inner.next_token.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
+    /// Stop the client's driver now, without DISCONNECT (the broker then publishes the will).
+    /// Pending deliveries fail with `Error::Closed`. Use [`AsyncClient::closed`] to wait for it.
+    pub fn close(&self) {
+        let _ = self.inner.controls.send(Control::Close);
+    }
+
+    /// Completes when the driver task has ended (after [`AsyncClient::close`], or once every
+    /// handle is dropped): from then on the client holds no socket and no task.
+    pub fn closed(&self) -> Pending<()> {
+        self.inner.stopped.clone()
     }
 
     fn control<T: Clone>(
@@ -382,11 +402,12 @@ impl AsyncClient {
 
     /// Wait until every publish made so far has completed (delivered or failed).
     pub async fn flush(&self) -> Result<(), Error> {
-        self.control(|done| Control::Flush { done }).await
+        self.flush_request().await
     }
 
     pub fn flush_request(&self) -> Completion<Result<(), Error>> {
-        self.control(|done| Control::Flush { done })
+        let upto = self.last_token();
+        self.control(|done| Control::Flush { upto, done })
     }
 
     /// Send DISCONNECT (normal) and close. Queued messages stay queued for a later connect.
@@ -408,7 +429,8 @@ impl AsyncClient {
         reason_code: DisconnectReasonCode,
         session_expiry_interval: Option<u32>,
     ) -> Completion<Result<(), Error>> {
-        self.control(|done| Control::Disconnect { reason_code, session_expiry_interval, done })
+        let upto = self.last_token();
+        self.control(|done| Control::Disconnect { upto, reason_code, session_expiry_interval, done })
     }
 
     /// Start a re-authentication with the configured authenticator.

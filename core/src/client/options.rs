@@ -136,6 +136,17 @@ impl MqttOptions {
         self
     }
 
+    /// A user name alone (MQTT 5 allows a password without a user name and the reverse).
+    pub fn set_username(&mut self, username: Option<String>) -> &mut Self {
+        self.username = username;
+        self
+    }
+
+    pub fn set_password(&mut self, password: Option<Bytes>) -> &mut Self {
+        self.password = password;
+        self
+    }
+
     /// The Will Message, with its properties (will delay, expiry, ...).
     pub fn set_last_will(&mut self, will: LastWill) -> &mut Self {
         self.last_will = Some(will);

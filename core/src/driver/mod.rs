@@ -63,14 +63,22 @@ pub(crate) enum Control {
     Ack {
         ack_id: u64,
     },
+    /// `upto`: the last publish token the client issued before this request; publishes up to
+    /// it are taken from their channel first, so that a flush never overtakes them.
     Flush {
+        upto: u64,
         done: Completer<Result<(), Error>>,
     },
+    /// DISCONNECT goes out after every publish up to `upto` has been written (as far as the
+    /// send quota allows).
     Disconnect {
+        upto: u64,
         reason_code: DisconnectReasonCode,
         session_expiry_interval: Option<u32>,
         done: Completer<Result<(), Error>>,
     },
+    /// Stop the driver now, without DISCONNECT (what dropping every handle does).
+    Close,
     Reauthenticate,
 }
 
@@ -138,6 +146,9 @@ pub(crate) struct Driver {
     server_index: usize,
     /// Set by the Connected event of the current connection.
     connected_at: Option<Instant>,
+    /// Completes (by being dropped) when the driver ends; declared last so that every other
+    /// completion has been dropped, and every waiter told, before it fires.
+    _stopped: Completer<()>,
 }
 
 impl Driver {
@@ -148,6 +159,7 @@ impl Driver {
         controls: mpsc::UnboundedReceiver<Control>,
         events: mpsc::Sender<Event>,
         counters: Arc<Counters>,
+        stopped: Completer<()>,
     ) -> Self {
         let backoff = Backoff::new(options.reconnect);
         Driver {
@@ -173,6 +185,7 @@ impl Driver {
             mode: Mode::Idle,
             server_index: 0,
             connected_at: None,
+            _stopped: stopped,
         }
     }
 
@@ -196,6 +209,8 @@ impl Driver {
     /// Not connected: take requests (publishes queue in the session) until a Connect.
     async fn idle(&mut self) {
         let accept_publish = self.parked.is_none();
+        let deliver = !self.outbox.is_empty() && self.events_open;
+        let events = self.events.clone();
         tokio::select! {
             c = self.controls.recv() => match c {
                 Some(c) => self.on_control(c),
@@ -205,6 +220,9 @@ impl Driver {
                 Some(p) => self.on_publish(p),
                 None => self.mode = Mode::Stopped,
             },
+            // Events produced as the last connection ended (Disconnected, failed deliveries)
+            // reach the application without waiting for the next connection.
+            permit = events.reserve(), if deliver => self.deliver(permit.ok()),
         }
         self.pump(None);
     }
@@ -539,14 +557,17 @@ impl Driver {
                     debug!(error = %e, "ignored ack");
                 }
             }
-            Control::Flush { done } => {
+            Control::Flush { upto, done } => {
+                self.take_publishes_upto(upto);
                 if self.outstanding.is_empty() {
                     done.complete(Ok(()));
                 } else {
-                    self.flushes.push((self.last_token, done));
+                    self.flushes.push((upto.max(self.last_token), done));
                 }
             }
-            Control::Disconnect { reason_code, session_expiry_interval, done } => {
+            Control::Close => self.mode = Mode::Stopped,
+            Control::Disconnect { upto, reason_code, session_expiry_interval, done } => {
+                self.take_publishes_upto(upto);
                 let command =
                     Command::Disconnect { reason_code, session_expiry_interval, reason_string: None };
                 match self.session.handle_command(now, command) {
@@ -568,6 +589,21 @@ impl Driver {
                 if let Err(e) = self.session.handle_command(now, Command::Reauthenticate) {
                     warn!(error = %e, "re-authentication refused");
                 }
+            }
+        }
+    }
+
+    /// Take publishes from their channel until the one with token `upto` (issued before the
+    /// request being handled) has been seen; it is already in the channel, since the client
+    /// sent it before the request.
+    fn take_publishes_upto(&mut self, upto: u64) {
+        for _ in 0..1_000_000 {
+            if self.last_token >= upto || self.parked.is_some() {
+                return;
+            }
+            match self.publishes.try_recv() {
+                Ok(job) => self.on_publish(job),
+                Err(_) => return,
             }
         }
     }

@@ -414,6 +414,8 @@ pub struct Session {
     last_received: Option<Instant>,
     ping_outstanding: bool,
     close_cause: Option<DisconnectCause>,
+    /// A DISCONNECT the application asked for, sent once nothing else is ready.
+    disconnect_after: Option<Packet>,
     reauth_in_progress: bool,
     stats: Stats,
 }
@@ -460,6 +462,7 @@ impl Session {
             last_received: None,
             ping_outstanding: false,
             close_cause: None,
+            disconnect_after: None,
             reauth_in_progress: false,
             stats: Stats::default(),
         }
@@ -582,6 +585,7 @@ impl Session {
         self.state = State::Connecting;
         self.transmit.clear();
         self.close_cause = None;
+        self.disconnect_after = None;
         self.ping_outstanding = false;
         self.reauth_in_progress = false;
         self.last_received = Some(now);
@@ -741,7 +745,10 @@ impl Session {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
         let packet = match self.transmit.pop_front() {
             Some(p) => Some(p),
-            None if self.state == State::Connected => self.next_outgoing(now),
+            None if self.state == State::Connected => match self.next_outgoing(now) {
+                Some(p) => Some(p),
+                None => self.disconnect_after.take().inspect(|_| self.state = State::Closing),
+            },
             None => None,
         }?;
         self.last_sent = Some(now);
@@ -971,9 +978,16 @@ impl Session {
                     reason_string: reason_string.clone(),
                     ..DisconnectProperties::default()
                 };
-                self.transmit.push_back(Packet::Disconnect(Disconnect { reason_code, properties }));
+                let disconnect = Packet::Disconnect(Disconnect { reason_code, properties });
                 self.close_cause = Some(DisconnectCause::Local { reason_code, reason: reason_string });
-                self.state = State::Closing;
+                if self.state == State::Connected {
+                    // What the application handed over before this goes out first (as far as
+                    // the send quota allows); then DISCONNECT.
+                    self.disconnect_after = Some(disconnect);
+                } else {
+                    self.transmit.push_back(disconnect);
+                    self.state = State::Closing;
+                }
                 Ok(())
             }
             Command::Reauthenticate => {

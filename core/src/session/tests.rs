@@ -1060,3 +1060,32 @@ fn restored_session_that_the_server_lost_republishes() {
     let sent = h.take_sent();
     assert!(matches!(&publishes(&sent)[..], [p] if !p.dup && p.topic == "a"));
 }
+
+#[test]
+fn disconnect_goes_out_after_what_was_handed_over_before_it() {
+    let mut h = Harness::with(|c| {
+        c.auto_topic_alias = false;
+        c.properties.session_expiry_interval = Some(60);
+    });
+    h.connect_with(false, ConnAckProperties { receive_maximum: Some(1), ..Default::default() });
+    h.take_sent();
+    h.publish(1, "a", QoS::AtMostOnce).unwrap();
+    h.publish(2, "b", QoS::AtLeastOnce).unwrap();
+    h.publish(3, "c", QoS::AtLeastOnce).unwrap();
+    let normal = DisconnectReasonCode::NormalDisconnection;
+    let cmd = Command::Disconnect { reason_code: normal, session_expiry_interval: None, reason_string: None };
+    h.s.handle_command(h.now, cmd).unwrap();
+    let sent = h.take_sent();
+    let names: Vec<String> = sent
+        .iter()
+        .map(|p| match p {
+            Packet::Publish(p) => p.topic.clone(),
+            Packet::Disconnect(_) => "DISCONNECT".into(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    // "c" waits for the send quota (Receive Maximum 1) and stays queued for the next session.
+    assert_eq!(names, vec!["a", "b", "DISCONNECT"]);
+    assert!(h.s.wants_close());
+    assert_eq!(h.s.queued(), 1);
+}

@@ -1,0 +1,86 @@
+//! Callback types, the user data they carry, and the thread-local record of which client's
+//! callback the current thread is running (what makes the deadlock checks possible).
+
+use std::cell::Cell;
+use std::ffi::c_void;
+
+use crate::message::tether_message;
+use crate::result::tether_result;
+
+/// Called for each received message, in order, on the client's dispatch thread. `message`
+/// is borrowed until the callback returns (`tether_message_copy` keeps it). `user_data` is
+/// the pointer given to `tether_client_set_on_message`.
+pub type tether_on_message_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const tether_message)>;
+
+/// Called for each CONNACK, on the client's dispatch thread (automatic reconnects included):
+/// `reason_code` 0 means connected, with `session_present` telling whether the server
+/// resumed the session; a reason code of 0x80 or above means the server refused the
+/// connection (no on_disconnect follows that).
+pub type tether_on_connect_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, session_present: bool, reason_code: u8)>;
+
+/// Called when an established connection ends, on the client's dispatch thread.
+/// `reason_code` is the DISCONNECT reason code that was sent or received (0x8D for a
+/// keep-alive timeout; 0 when the connection was simply lost). `cause` is `TETHER_OK` when
+/// the application asked for it (`tether_client_disconnect`), `TETHER_IO` when the
+/// connection was lost, `TETHER_TIMEOUT` after a keep-alive timeout, `TETHER_DISCONNECTED` when
+/// the server sent DISCONNECT, `TETHER_PROTOCOL_ERROR` when tether closed the connection
+/// because the server broke the protocol. Unless the application asked for it, the client
+/// reconnects by itself (when reconnect is enabled).
+pub type tether_on_disconnect_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, reason_code: u8, cause: tether_result)>;
+
+/// Called once for every published message when its delivery completes, on the client's
+/// dispatch thread: `token` is the one `tether_client_publish_with_properties` returned;
+/// `result` is `TETHER_OK` when the message was delivered (QoS 0: written; QoS 1: PUBACK;
+/// QoS 2: PUBCOMP) or the reason it failed (`TETHER_REJECTED`, `TETHER_DROPPED`,
+/// `TETHER_SESSION_LOST`, ...); `reason_code` is the server's PUBACK/PUBREC reason code (0x00
+/// success, 0x10 no matching subscribers, 0x80 and above: refused), or 0 when none applies.
+pub type tether_on_delivery_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, token: u64, result: tether_result, reason_code: u8)>;
+
+/// The `void *user_data` of a callback, carried to the dispatch thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UserData(pub *mut c_void);
+
+// SAFETY: tether never dereferences user data; it only hands the pointer back to the
+// application's callbacks on the dispatch thread. The header tells the application that its
+// callbacks run on that thread, so making the data safe to use there is the application's
+// side of the contract.
+unsafe impl Send for UserData {}
+// SAFETY: as above: tether only copies the pointer value.
+unsafe impl Sync for UserData {}
+
+impl Default for UserData {
+    fn default() -> Self {
+        UserData(std::ptr::null_mut())
+    }
+}
+
+thread_local! {
+    /// The address of the client whose callback this thread is running, or 0.
+    static IN_CALLBACK_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as running a callback of the client at `client` until dropped.
+pub(crate) struct CallbackScope {
+    previous: usize,
+}
+
+impl CallbackScope {
+    pub(crate) fn enter(client: usize) -> Self {
+        CallbackScope { previous: IN_CALLBACK_OF.with(|c| c.replace(client)) }
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_CALLBACK_OF.with(|c| c.set(self.previous));
+    }
+}
+
+/// True when the current thread is inside a callback of the client at `client`.
+pub(crate) fn in_callback_of(client: usize) -> bool {
+    IN_CALLBACK_OF.try_with(|c| c.get() == client).unwrap_or(false)
+}

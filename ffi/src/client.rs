@@ -1,0 +1,893 @@
+//! `tether_client`: one MQTT client, its dispatch thread and its inbox for polling.
+//!
+//! Every client has one dispatch thread (a plain `std::thread`) that takes the core client's
+//! events in order and calls the C callbacks, with no lock held. When no on_message callback
+//! is set, messages go to a bounded inbox instead, read with `tether_client_recv` (and
+//! signalled through `tether_client_event_fd`); a full inbox makes the dispatch thread wait,
+//! which stops the core from reading the socket, so flow control reaches the server.
+
+use std::collections::VecDeque;
+use std::ffi::{c_char, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tether_core::codec::{RetainHandling, SubscribeProperties, Subscription, SubscriptionOptions};
+use tether_core::{
+    Client, Delivery, DisconnectCause, DisconnectReasonCode, Error, Event, PublishProperties, ServerAddr,
+};
+use tokio::sync::Notify;
+
+use crate::boundary::{ffi_boundary, try_bytes, try_ref, try_str, write_opt, write_out};
+use crate::callback::{
+    in_callback_of, tether_on_connect_callback, tether_on_delivery_callback, tether_on_disconnect_callback,
+    tether_on_message_callback, CallbackScope, UserData,
+};
+use crate::cast::{self, Castable, OwnershipArc};
+use crate::message::{tether_message, MessageData};
+use crate::options::{qos, tether_options};
+use crate::properties::tether_properties;
+use crate::result::{result_of_kind, tether_result, Failure, Outcome};
+use crate::signal::Signal;
+
+/// `timeout_ms` value: do not wait. The request is sent and the call returns at once
+/// (allowed from inside a callback); its outcome arrives through the callbacks.
+pub const TETHER_NO_WAIT: u32 = 0;
+/// `timeout_ms` value: wait as long as it takes.
+pub const TETHER_WAIT_FOREVER: u32 = u32::MAX;
+
+/// How many received messages wait for `tether_client_recv` before the client stops reading
+/// from the server.
+const INBOX_CAPACITY: usize = 1_024;
+
+/// The largest payload MQTT can carry in one PUBLISH (Remaining Length limit less a minimal
+/// header); larger ones are refused before they are copied.
+const MAX_PAYLOAD: usize = 268_435_455 - 16;
+
+/// An MQTT 5.0 client.
+///
+/// Made by `tether_client_new`, owned by the caller, freed by `tether_client_free`.
+/// **Thread safety:** every `tether_client_*` function may be called from any thread, at the
+/// same time, and from inside the client's own callbacks, except that `tether_client_free`
+/// must not race other calls on the same client.
+///
+/// Callbacks run on the client's own dispatch thread, one at a time, in order. Inside a
+/// callback every call is allowed: publishing only queues (with a full queue under
+/// `TETHER_OVERFLOW_BLOCK` it returns `TETHER_QUEUE_FULL` instead of waiting); a call that
+/// would wait for the server on this same client (`connect`, `subscribe`, `unsubscribe`,
+/// `disconnect` with a timeout other than `TETHER_NO_WAIT`; `flush`; `recv` with a timeout)
+/// returns `TETHER_WOULD_DEADLOCK` without doing anything; `tether_client_free` is deferred
+/// until the callback returns.
+///
+/// Timeouts are in milliseconds: `TETHER_NO_WAIT` (0) sends a request without waiting for
+/// its answer, `TETHER_WAIT_FOREVER` waits as long as it takes.
+///
+/// Methods: `tether_client_new`, `tether_client_free`, `tether_client_set_on_message`,
+/// `tether_client_set_on_connect`, `tether_client_set_on_disconnect`,
+/// `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_publish`,
+/// `tether_client_publish_with_properties`, `tether_client_subscribe`,
+/// `tether_client_subscribe_with_options`, `tether_client_unsubscribe`,
+/// `tether_client_flush`, `tether_client_disconnect`, `tether_client_ack`,
+/// `tether_client_recv`, `tether_client_event_fd`, `tether_client_is_connected`,
+/// `tether_client_stats`.
+pub struct tether_client {
+    _private: [u8; 0],
+}
+
+impl Castable for tether_client {
+    type Ownership = OwnershipArc;
+    type RustType = ClientShared;
+}
+
+/// Counters of a client, filled by `tether_client_stats`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct tether_stats {
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Messages sent again (DUP) after a reconnect.
+    pub retransmissions: u64,
+    /// Automatic reconnects.
+    pub reconnects: u64,
+    /// Messages waiting to be sent.
+    pub queued: u64,
+    /// Bytes of the messages waiting to be sent.
+    pub queued_bytes: u64,
+    /// QoS 1/2 messages sent and not yet acknowledged.
+    pub inflight: u64,
+    /// Messages waiting for `tether_client_recv`.
+    pub inbox: u64,
+    /// True while connected.
+    pub connected: bool,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Callbacks {
+    on_message: (tether_on_message_callback, UserData),
+    on_connect: (tether_on_connect_callback, UserData),
+    on_disconnect: (tether_on_disconnect_callback, UserData),
+    on_delivery: (tether_on_delivery_callback, UserData),
+}
+
+#[derive(Default)]
+struct Inbox {
+    messages: VecDeque<MessageData>,
+    stopping: bool,
+}
+
+/// The Rust value behind `tether_client`, shared by the C handle and the dispatch thread.
+pub struct ClientShared {
+    client: Client,
+    callbacks: Mutex<Callbacks>,
+    inbox: Mutex<Inbox>,
+    /// Signalled when a message enters the inbox (or the client stops).
+    inbox_ready: Condvar,
+    /// Signalled when a message leaves the inbox (or the client stops).
+    inbox_room: Condvar,
+    signal: Signal,
+    stop: AtomicBool,
+    wake: Notify,
+    dispatch: Mutex<Option<JoinHandle<()>>>,
+    /// Deliveries of the publishes made so far, oldest first, until they are done (pruned
+    /// from the front): what `tether_client_flush` waits for.
+    deliveries: Mutex<VecDeque<Arc<Delivery>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves consistent data (plain assignments).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn timeout_of(ms: u32) -> Option<Duration> {
+    (ms != TETHER_WAIT_FOREVER).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// What woke the dispatch thread (one at a time, moved straight into `handle`).
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Event(Event),
+    Stop,
+    Closed,
+}
+
+impl ClientShared {
+    fn key(&self) -> usize {
+        self as *const ClientShared as usize
+    }
+
+    fn in_own_callback(&self) -> bool {
+        in_callback_of(self.key())
+    }
+
+    /// `TETHER_WOULD_DEADLOCK` when `call` would wait on this client from its own callback.
+    fn may_wait(&self, call: &str, timeout_ms: u32) -> Outcome {
+        if timeout_ms != TETHER_NO_WAIT && self.in_own_callback() {
+            return Err(Failure::new(
+                tether_result::TETHER_WOULD_DEADLOCK,
+                format!(
+                    "{call} was called from a callback of the same client and would wait for it; \
+                     pass TETHER_NO_WAIT to send the request without waiting"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits for a request's answer: `Ok(None)` when told not to wait.
+    fn wait<T: Clone>(
+        &self,
+        pending: tether_core::Pending<Result<T, Error>>,
+        timeout_ms: u32,
+        what: &str,
+    ) -> Result<Option<T>, Failure> {
+        if timeout_ms == TETHER_NO_WAIT {
+            return Ok(None);
+        }
+        match pending.wait(timeout_of(timeout_ms)) {
+            Some(Ok(value)) => Ok(Some(value)),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(Failure::new(
+                tether_result::TETHER_TIMEOUT,
+                format!("{what}: no answer within {timeout_ms} ms"),
+            )),
+        }
+    }
+
+    fn track(&self, delivery: Delivery) {
+        let mut deliveries = lock(&self.deliveries);
+        deliveries.push_back(Arc::new(delivery));
+        while deliveries.front().is_some_and(|d| d.is_done()) {
+            deliveries.pop_front();
+        }
+    }
+
+    /// Waits until every delivery tracked so far is done; false when `timeout` passed first.
+    fn flush(&self, timeout: Option<Duration>) -> bool {
+        let waiting: Vec<Arc<Delivery>> =
+            lock(&self.deliveries).iter().filter(|d| !d.is_done()).cloned().collect();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        for delivery in waiting {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let _ = delivery.wait(left);
+            if !delivery.is_done() {
+                return false;
+            }
+        }
+        let mut deliveries = lock(&self.deliveries);
+        while deliveries.front().is_some_and(|d| d.is_done()) {
+            deliveries.pop_front();
+        }
+        true
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        lock(&self.inbox).stopping = true;
+        self.inbox_ready.notify_all();
+        self.inbox_room.notify_all();
+    }
+
+    fn next_wake(&self) -> Wake {
+        if self.stop.load(Ordering::SeqCst) {
+            return Wake::Stop;
+        }
+        let events = self.client.as_async();
+        tether_core::runtime::shared().block_on(async {
+            tokio::select! {
+                biased;
+                _ = self.wake.notified() => Wake::Stop,
+                event = events.recv() => event.map_or(Wake::Closed, Wake::Event),
+            }
+        })
+    }
+
+    /// Runs one callback with the thread marked as inside this client's callback.
+    fn call(&self, f: impl FnOnce()) {
+        let _scope = CallbackScope::enter(self.key());
+        f();
+    }
+
+    fn deliver_message(&self, message: MessageData) {
+        let (callback, user_data) = lock(&self.callbacks).on_message;
+        match callback {
+            Some(f) => {
+                let ptr = cast::to_const_ptr::<tether_message>(&message);
+                // SAFETY: a function pointer the application registered for this client,
+                // called on the dispatch thread as the header documents, with its own user
+                // data and a message that lives until the call returns.
+                self.call(|| unsafe { f(user_data.0, ptr) });
+            }
+            None => self.push_inbox(message),
+        }
+    }
+
+    fn push_inbox(&self, message: MessageData) {
+        let inbox = lock(&self.inbox);
+        let mut inbox = self
+            .inbox_room
+            .wait_while(inbox, |i| i.messages.len() >= INBOX_CAPACITY && !i.stopping)
+            .unwrap_or_else(|p| p.into_inner());
+        if inbox.stopping {
+            return;
+        }
+        if inbox.messages.is_empty() {
+            self.signal.raise();
+        }
+        inbox.messages.push_back(message);
+        drop(inbox);
+        self.inbox_ready.notify_one();
+    }
+
+    fn on_connect(&self, session_present: bool, reason_code: u8) {
+        let (callback, user_data) = lock(&self.callbacks).on_connect;
+        if let Some(f) = callback {
+            // SAFETY: as in `deliver_message`; plain values only.
+            self.call(|| unsafe { f(user_data.0, session_present, reason_code) });
+        }
+    }
+
+    fn on_disconnect(&self, reason_code: u8, cause: tether_result) {
+        let (callback, user_data) = lock(&self.callbacks).on_disconnect;
+        if let Some(f) = callback {
+            // SAFETY: as in `deliver_message`; plain values only.
+            self.call(|| unsafe { f(user_data.0, reason_code, cause) });
+        }
+    }
+
+    fn on_delivery(&self, token: u64, result: tether_result, reason_code: u8) {
+        let (callback, user_data) = lock(&self.callbacks).on_delivery;
+        if let Some(f) = callback {
+            // SAFETY: as in `deliver_message`; plain values only.
+            self.call(|| unsafe { f(user_data.0, token, result, reason_code) });
+        }
+    }
+
+    fn handle(&self, event: Event) {
+        match event {
+            Event::Message(m) => self.deliver_message(MessageData::new(m)),
+            Event::Connected(ack) => self.on_connect(ack.session_present, ack.reason_code as u8),
+            Event::Disconnected { cause: DisconnectCause::Refused { reason_code, .. }, .. } => {
+                self.on_connect(false, reason_code as u8)
+            }
+            Event::Disconnected { reason_code, cause } => {
+                let result = match &cause {
+                    DisconnectCause::Local { reason_code, .. } if !reason_code.is_error() => {
+                        tether_result::TETHER_OK
+                    }
+                    DisconnectCause::Local { .. } => tether_result::TETHER_PROTOCOL_ERROR,
+                    DisconnectCause::Server { .. } => tether_result::TETHER_DISCONNECTED,
+                    DisconnectCause::KeepAliveTimeout => tether_result::TETHER_TIMEOUT,
+                    DisconnectCause::Refused { .. } => tether_result::TETHER_CONNECTION_REFUSED,
+                    DisconnectCause::ConnectionLost => tether_result::TETHER_IO,
+                };
+                self.on_disconnect(reason_code.unwrap_or(0), result)
+            }
+            Event::PublishComplete { token, result, .. } => match result {
+                Ok(outcome) => self.on_delivery(token, tether_result::TETHER_OK, outcome.reason_code as u8),
+                Err(e) => self.on_delivery(token, result_of_kind(e.kind()), e.reason_code().unwrap_or(0)),
+            },
+            Event::SessionLost { republished, failed } => {
+                tracing::warn!(republished, failed, "the server did not keep the session")
+            }
+            // Reported by the core's own logs; nothing for C to do.
+            Event::Dropped { .. } | Event::Reconnecting { .. } => {}
+        }
+    }
+}
+
+/// The dispatch thread: events in order, one callback at a time, until the client is freed.
+fn dispatch(shared: Arc<ClientShared>) {
+    for _ in 0..u64::MAX {
+        match shared.next_wake() {
+            Wake::Event(event) => {
+                // A bug in tether must not end the thread silently: report it and go on.
+                if catch_unwind(AssertUnwindSafe(|| shared.handle(event))).is_err() {
+                    tracing::error!("tether: internal error while dispatching an event");
+                }
+            }
+            Wake::Stop | Wake::Closed => break,
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+}
+
+impl tether_client {
+    /// Makes a client from `options` (copied: they may be freed right after) and writes it
+    /// to `*client_out`, which the caller owns and frees with `tether_client_free`. Nothing
+    /// connects before `tether_client_connect`. Starts the client's dispatch thread; set the
+    /// callbacks before connecting.
+    #[no_mangle]
+    pub extern "C" fn tether_client_new(
+        options: *const tether_options,
+        client_out: *mut *mut tether_client,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_ref!(options);
+            if client_out.is_null() {
+                return Err(Failure::null("client_out"));
+            }
+            let signal = Signal::new()
+                .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("cannot make the event fd: {e}")))?;
+            let shared = Arc::new(ClientShared {
+                client: Client::new(options.for_client()),
+                callbacks: Mutex::default(),
+                inbox: Mutex::default(),
+                inbox_ready: Condvar::new(),
+                inbox_room: Condvar::new(),
+                signal,
+                stop: AtomicBool::new(false),
+                wake: Notify::new(),
+                dispatch: Mutex::new(None),
+                deliveries: Mutex::default(),
+            });
+            let for_thread = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name("tether-dispatch".into())
+                .spawn(move || dispatch(for_thread))
+                .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("cannot start the dispatch thread: {e}")))?;
+            *lock(&shared.dispatch) = Some(handle);
+            write_out!(client_out, cast::to_arc_const_ptr::<tether_client>(shared).cast_mut());
+            Ok(())
+        }
+    }
+
+    /// Frees a client: stops its dispatch thread (waiting for a running callback to return)
+    /// and closes its connection without DISCONNECT (so the server publishes the will; call
+    /// `tether_client_disconnect` first for a clean end). Messages waiting in the inbox are
+    /// discarded. From inside one of this client's callbacks the free is deferred until the
+    /// callback returns, and no further callback follows. From another client's callback it
+    /// waits like any caller, so two clients' callbacks must not free each other. Calling
+    /// with NULL is fine. Must not be called twice, nor while another thread is calling into
+    /// the same client.
+    #[no_mangle]
+    pub extern "C" fn tether_client_free(client: *mut tether_client) {
+        ffi_boundary! {
+            // SAFETY: the C contract: NULL or a client from `tether_client_new`, freed once.
+            let Some(shared) = (unsafe { cast::take_arc(client.cast_const()) }) else { return };
+            shared.stop();
+            let handle = lock(&shared.dispatch).take();
+            if shared.in_own_callback() {
+                // The dispatch thread is running this very call: it ends after the callback
+                // returns and drops the last reference itself.
+                drop(handle);
+            } else if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    /// Sets (or with NULL removes) the on_message callback. With no on_message callback,
+    /// messages wait for `tether_client_recv` instead (and those already waiting stay there
+    /// when a callback is set later): set it before `tether_client_connect`.
+    #[no_mangle]
+    pub extern "C" fn tether_client_set_on_message(
+        client: *mut tether_client,
+        callback: tether_on_message_callback,
+        user_data: *mut c_void,
+    ) -> tether_result {
+        ffi_boundary! {
+            lock(&try_ref!(client).callbacks).on_message = (callback, UserData(user_data));
+            Ok(())
+        }
+    }
+
+    /// Sets (or with NULL removes) the on_connect callback.
+    #[no_mangle]
+    pub extern "C" fn tether_client_set_on_connect(
+        client: *mut tether_client,
+        callback: tether_on_connect_callback,
+        user_data: *mut c_void,
+    ) -> tether_result {
+        ffi_boundary! {
+            lock(&try_ref!(client).callbacks).on_connect = (callback, UserData(user_data));
+            Ok(())
+        }
+    }
+
+    /// Sets (or with NULL removes) the on_disconnect callback.
+    #[no_mangle]
+    pub extern "C" fn tether_client_set_on_disconnect(
+        client: *mut tether_client,
+        callback: tether_on_disconnect_callback,
+        user_data: *mut c_void,
+    ) -> tether_result {
+        ffi_boundary! {
+            lock(&try_ref!(client).callbacks).on_disconnect = (callback, UserData(user_data));
+            Ok(())
+        }
+    }
+
+    /// Sets (or with NULL removes) the on_delivery callback.
+    #[no_mangle]
+    pub extern "C" fn tether_client_set_on_delivery(
+        client: *mut tether_client,
+        callback: tether_on_delivery_callback,
+        user_data: *mut c_void,
+    ) -> tether_result {
+        ffi_boundary! {
+            lock(&try_ref!(client).callbacks).on_delivery = (callback, UserData(user_data));
+            Ok(())
+        }
+    }
+
+    /// Connects to `host:port` over TCP and waits up to `timeout_ms` for the CONNACK;
+    /// `*session_present_out` (may be NULL) tells whether the server resumed the session.
+    /// After the first success the client reconnects by itself, resuming the session.
+    /// Errors: `TETHER_CONNECTION_REFUSED` (CONNACK reason code in
+    /// `tether_last_reason_code()`), `TETHER_IO`, `TETHER_TIMEOUT` (the client keeps trying
+    /// in the background; `tether_client_disconnect` stops it), `TETHER_INVALID_STATE`
+    /// (already connected). With `TETHER_NO_WAIT` the outcome arrives through on_connect.
+    #[no_mangle]
+    pub extern "C" fn tether_client_connect(
+        client: *mut tether_client,
+        host: *const c_char,
+        port: u16,
+        timeout_ms: u32,
+        session_present_out: *mut bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let host = try_str!(host);
+            if host.is_empty() {
+                return Err(Failure::invalid("host is empty"));
+            }
+            shared.may_wait("tether_client_connect", timeout_ms)?;
+            if shared.client.stats().connected {
+                return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
+            }
+            let pending = shared.client.as_async().connect_request(Some(vec![ServerAddr::tcp(host, port)]));
+            if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
+                write_opt!(session_present_out, ack.session_present);
+            }
+            Ok(())
+        }
+    }
+
+    /// Publishes `payload_len` bytes of `payload` (NULL is fine for 0) to `topic` with QoS
+    /// 0, 1 or 2. Does not wait for the server: the message is queued (also while
+    /// disconnected) and delivered in order; `tether_client_flush` waits for deliveries, and
+    /// on_delivery reports each. Bad input (invalid topic, QoS > 2, payload over the MQTT
+    /// limit) fails here, before anything is queued.
+    #[no_mangle]
+    pub extern "C" fn tether_client_publish(
+        client: *mut tether_client,
+        topic: *const c_char,
+        payload: *const u8,
+        payload_len: usize,
+        qos: u8,
+        retain: bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let topic = try_str!(topic);
+            if payload_len > MAX_PAYLOAD {
+                return Err(too_large(payload_len));
+            }
+            let payload = try_bytes!(payload, payload_len);
+            publish(shared, topic, payload, qos, retain, PublishProperties::default()).map(|_| ())
+        }
+    }
+
+    /// `tether_client_publish` with PUBLISH properties (`properties` may be NULL; allowed:
+    /// `TETHER_PROP_PAYLOAD_FORMAT_INDICATOR`, `_MESSAGE_EXPIRY_INTERVAL`, `_CONTENT_TYPE`,
+    /// `_RESPONSE_TOPIC`, `_CORRELATION_DATA`, user properties; they are copied). Writes the
+    /// delivery's token to `*token_out` (may be NULL): on_delivery reports it.
+    #[no_mangle]
+    pub extern "C" fn tether_client_publish_with_properties(
+        client: *mut tether_client,
+        topic: *const c_char,
+        payload: *const u8,
+        payload_len: usize,
+        qos: u8,
+        retain: bool,
+        properties: *const tether_properties,
+        token_out: *mut u64,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let topic = try_str!(topic);
+            if payload_len > MAX_PAYLOAD {
+                return Err(too_large(payload_len));
+            }
+            let payload = try_bytes!(payload, payload_len);
+            // SAFETY: the C contract: NULL or a live properties object, unchanged during the
+            // call.
+            let properties = match unsafe { cast::try_ref(properties) } {
+                Some(p) => p.to_publish()?,
+                None => PublishProperties::default(),
+            };
+            let token = publish(shared, topic, payload, qos, retain, properties)?;
+            write_opt!(token_out, token);
+            Ok(())
+        }
+    }
+
+    /// Subscribes to one topic filter with maximum QoS `qos` and waits up to `timeout_ms`
+    /// for the SUBACK. A refusal gives `TETHER_REJECTED` with the SUBACK reason code in
+    /// `tether_last_reason_code()`.
+    #[no_mangle]
+    pub extern "C" fn tether_client_subscribe(
+        client: *mut tether_client,
+        filter: *const c_char,
+        qos: u8,
+        timeout_ms: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let filter = try_str!(filter);
+            let options = SubscriptionOptions { qos: self::qos(qos)?, ..Default::default() };
+            subscribe(shared, filter, options, 0, timeout_ms).map(|_| ())
+        }
+    }
+
+    /// Subscribes with every MQTT 5 subscription option: `no_local` (do not receive this
+    /// client's own messages), `retain_as_published`, `retain_handling` (0: send retained
+    /// messages at subscribe, 1: only for a new subscription, 2: never), and a
+    /// `subscription_identifier` (1..268435455, or 0 for none). Writes the SUBACK reason code
+    /// (the granted QoS) to `*reason_code_out` (may be NULL); a refusal gives
+    /// `TETHER_REJECTED` with the code in `tether_last_reason_code()`.
+    #[no_mangle]
+    pub extern "C" fn tether_client_subscribe_with_options(
+        client: *mut tether_client,
+        filter: *const c_char,
+        qos: u8,
+        no_local: bool,
+        retain_as_published: bool,
+        retain_handling: u8,
+        subscription_identifier: u32,
+        timeout_ms: u32,
+        reason_code_out: *mut u8,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let filter = try_str!(filter);
+            let retain_handling = RetainHandling::try_from(retain_handling)
+                .map_err(|v| Failure::invalid(format!("retain_handling must be 0, 1 or 2, not {v}")))?;
+            let options = SubscriptionOptions { qos: self::qos(qos)?, no_local, retain_as_published, retain_handling };
+            if let Some(code) = subscribe(shared, filter, options, subscription_identifier, timeout_ms)? {
+                write_opt!(reason_code_out, code);
+            }
+            Ok(())
+        }
+    }
+
+    /// Unsubscribes from one topic filter and waits up to `timeout_ms` for the UNSUBACK
+    /// (a refusal gives `TETHER_REJECTED` with its reason code).
+    #[no_mangle]
+    pub extern "C" fn tether_client_unsubscribe(
+        client: *mut tether_client,
+        filter: *const c_char,
+        timeout_ms: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let filter = try_str!(filter);
+            shared.may_wait("tether_client_unsubscribe", timeout_ms)?;
+            let pending = shared
+                .client
+                .as_async()
+                .unsubscribe_request(vec![filter.to_owned()], Default::default())
+                .map_err(Failure::from)?;
+            if let Some(codes) = shared.wait(pending, timeout_ms, "unsubscribe")? {
+                if let Some(code) = codes.first().filter(|c| c.is_error()) {
+                    return Err(Failure::new(
+                        tether_result::TETHER_REJECTED,
+                        format!("the server refused to unsubscribe from {filter:?}: {code}"),
+                    )
+                    .with_reason_code(*code as u8));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Waits up to `timeout_ms` until every message published so far is delivered or
+    /// failed (`TETHER_NO_WAIT` only checks; `TETHER_TIMEOUT` when some are not). From
+    /// inside one of this client's callbacks it returns `TETHER_WOULD_DEADLOCK`.
+    #[no_mangle]
+    pub extern "C" fn tether_client_flush(client: *mut tether_client, timeout_ms: u32) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            if shared.in_own_callback() {
+                return Err(Failure::new(
+                    tether_result::TETHER_WOULD_DEADLOCK,
+                    "tether_client_flush was called from a callback of the same client; \
+                     use on_delivery to learn when messages are delivered",
+                ));
+            }
+            // Waits on the deliveries themselves rather than the core's flush request, which
+            // can overtake publishes still on their way to the driver (see the issue #4 report).
+            if shared.flush(timeout_of(timeout_ms)) {
+                Ok(())
+            } else {
+                Err(Failure::new(
+                    tether_result::TETHER_TIMEOUT,
+                    format!("flush: messages still undelivered after {timeout_ms} ms"),
+                ))
+            }
+        }
+    }
+
+    /// Sends DISCONNECT (normal disconnection), closes the connection and stops
+    /// reconnecting; waits up to `timeout_ms`. It does not wait for earlier publishes: call
+    /// `tether_client_flush` first to deliver them. Messages not yet sent stay queued for a
+    /// later `tether_client_connect`, and with a session expiry > 0 the server keeps the
+    /// session.
+    /// Not connected: stops any connection attempt and returns `TETHER_OK`.
+    #[no_mangle]
+    pub extern "C" fn tether_client_disconnect(client: *mut tether_client, timeout_ms: u32) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            shared.may_wait("tether_client_disconnect", timeout_ms)?;
+            let pending = shared
+                .client
+                .as_async()
+                .disconnect_request(DisconnectReasonCode::NormalDisconnection, None);
+            shared.wait(pending, timeout_ms, "disconnect").map(|_| ())
+        }
+    }
+
+    /// Acknowledges a QoS 1/2 message under manual acks (`tether_options_set_manual_acks`).
+    /// `message` may be the borrowed message of a callback or an owned one.
+    /// `TETHER_INVALID_ARGUMENT` when the message needs no ack.
+    #[no_mangle]
+    pub extern "C" fn tether_client_ack(
+        client: *mut tether_client,
+        message: *const tether_message,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let message = try_ref!(message);
+            let Some(ack_id) = message.message.ack_id() else {
+                return Err(Failure::invalid("this message needs no ack (QoS 0, or manual acks are off)"));
+            };
+            shared.client.as_async().ack_id(ack_id).map_err(Failure::from)
+        }
+    }
+
+    /// The polling alternative to on_message: takes the next received message, waiting up
+    /// to `timeout_ms` (`TETHER_NO_WAIT` only looks), and writes it to `*message_out`; the
+    /// caller owns it and frees it with `tether_message_free`. `TETHER_TIMEOUT` when none
+    /// came. Only for a client without an on_message callback (`TETHER_INVALID_STATE`
+    /// otherwise). Up to 1024 messages wait; beyond that the client stops reading from the
+    /// server until the application takes some.
+    #[no_mangle]
+    pub extern "C" fn tether_client_recv(
+        client: *mut tether_client,
+        timeout_ms: u32,
+        message_out: *mut *mut tether_message,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            if message_out.is_null() {
+                return Err(Failure::null("message_out"));
+            }
+            if lock(&shared.callbacks).on_message.0.is_some() {
+                return Err(Failure::new(
+                    tether_result::TETHER_INVALID_STATE,
+                    "tether_client_recv needs a client without an on_message callback",
+                ));
+            }
+            shared.may_wait("tether_client_recv", timeout_ms)?;
+            let inbox = lock(&shared.inbox);
+            let not_ready = |i: &mut Inbox| i.messages.is_empty() && !i.stopping;
+            let mut inbox = match timeout_of(timeout_ms) {
+                None => shared.inbox_ready.wait_while(inbox, not_ready).unwrap_or_else(|p| p.into_inner()),
+                Some(t) => {
+                    shared.inbox_ready.wait_timeout_while(inbox, t, not_ready).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+            let Some(message) = inbox.messages.pop_front() else {
+                return Err(Failure::new(tether_result::TETHER_TIMEOUT, format!("no message within {timeout_ms} ms")));
+            };
+            if inbox.messages.is_empty() {
+                shared.signal.clear();
+            }
+            drop(inbox);
+            shared.inbox_room.notify_one();
+            write_out!(message_out, cast::to_boxed_mut_ptr::<tether_message>(message));
+            Ok(())
+        }
+    }
+
+    /// A file descriptor for poll/select/epoll that is readable while messages wait for
+    /// `tether_client_recv`. It belongs to the client: do not read, write or close it; it
+    /// stays valid until `tether_client_free`. -1 for NULL.
+    #[no_mangle]
+    pub extern "C" fn tether_client_event_fd(client: *const tether_client) -> std::ffi::c_int {
+        ffi_boundary! {
+            try_ref!(client).signal.fd()
+        }
+    }
+
+    /// True while the client is connected.
+    #[no_mangle]
+    pub extern "C" fn tether_client_is_connected(client: *const tether_client) -> bool {
+        ffi_boundary! {
+            try_ref!(client).client.stats().connected
+        }
+    }
+
+    /// Writes the client's counters to `*stats_out`.
+    #[no_mangle]
+    pub extern "C" fn tether_client_stats(
+        client: *const tether_client,
+        stats_out: *mut tether_stats,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let s = shared.client.stats();
+            let inbox = lock(&shared.inbox).messages.len() as u64;
+            write_out!(stats_out, tether_stats {
+                messages_in: s.messages_in,
+                messages_out: s.messages_out,
+                retransmissions: s.retransmissions,
+                reconnects: s.reconnects,
+                queued: s.queued,
+                queued_bytes: s.queued_bytes,
+                inflight: s.inflight,
+                inbox,
+                connected: s.connected,
+            });
+            Ok(())
+        }
+    }
+}
+
+fn too_large(len: usize) -> Failure {
+    Failure::new(
+        tether_result::TETHER_PACKET_TOO_LARGE,
+        format!("a payload of {len} bytes exceeds what one MQTT packet can carry ({MAX_PAYLOAD} bytes)"),
+    )
+    .with_reason_code(0x95)
+}
+
+/// Queues one publish; the token of its delivery.
+fn publish(
+    shared: &ClientShared,
+    topic: &str,
+    payload: &[u8],
+    qos: u8,
+    retain: bool,
+    properties: PublishProperties,
+) -> Result<u64, Failure> {
+    let qos = self::qos(qos)?;
+    let payload = Bytes::copy_from_slice(payload);
+    let delivery = if !shared.in_own_callback() {
+        shared.client.publish_with_properties(topic, qos, retain, payload, properties)?
+    } else {
+        // From this client's own callback: take the message only if the client can take it
+        // now. Waiting here would wait for progress that may need this very thread.
+        let publishing =
+            shared.client.as_async().publish_with_properties(topic, qos, retain, payload, properties);
+        match poll_once(publishing) {
+            Some(result) => result?,
+            None => {
+                return Err(Failure::new(
+                    tether_result::TETHER_QUEUE_FULL,
+                    "the send queue is full and this call comes from the client's own callback, \
+                     where waiting for room could deadlock",
+                ))
+            }
+        }
+    };
+    let token = delivery.token();
+    shared.track(delivery);
+    Ok(token)
+}
+
+/// Polls a future once; dropping it afterwards cancels it (a tokio channel send that did
+/// not complete sends nothing).
+fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    struct NoWake;
+    impl std::task::Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(Arc::new(NoWake));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Sends one SUBSCRIBE; the SUBACK reason code unless told not to wait.
+fn subscribe(
+    shared: &ClientShared,
+    filter: &str,
+    options: SubscriptionOptions,
+    subscription_identifier: u32,
+    timeout_ms: u32,
+) -> Result<Option<u8>, Failure> {
+    shared.may_wait("tether_client_subscribe", timeout_ms)?;
+    let properties = SubscribeProperties {
+        subscription_identifier: (subscription_identifier != 0).then_some(subscription_identifier),
+        ..Default::default()
+    };
+    let subscription = Subscription { filter: filter.to_owned(), options };
+    let pending = shared.client.as_async().subscribe_request(vec![subscription], properties)?;
+    let Some(outcome) = shared.wait(pending, timeout_ms, "subscribe")? else {
+        return Ok(None);
+    };
+    let Some(code) = outcome.reason_codes.first().copied() else {
+        return Err(Failure::new(tether_result::TETHER_PROTOCOL_ERROR, "SUBACK without a reason code"));
+    };
+    if code.is_error() {
+        let why = outcome.properties.reason_string.map(|s| format!(": {s}")).unwrap_or_default();
+        return Err(Failure::new(
+            tether_result::TETHER_REJECTED,
+            format!("the server refused the subscription to {filter:?}: {code}{why}"),
+        )
+        .with_reason_code(code as u8));
+    }
+    Ok(Some(code as u8))
+}

@@ -1,0 +1,409 @@
+//! `tether_options`: everything that shapes a client, its connection and its session.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tether_core::codec::validate_topic_name;
+use tether_core::{LastWill, MqttOptions, OverflowPolicy, QoS, ReconnectPolicy, SessionLostPolicy};
+
+use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
+use crate::cast::{self, Castable, OwnershipBox};
+use crate::properties::tether_properties;
+use crate::result::{tether_result, Failure};
+
+/// `tether_options_set_queue_limits`: a full queue makes the publisher wait (the default).
+/// From inside a callback, where waiting could deadlock, publish returns
+/// `TETHER_QUEUE_FULL` instead.
+pub const TETHER_OVERFLOW_BLOCK: u8 = 0;
+/// `tether_options_set_queue_limits`: a full queue refuses the new message
+/// (`TETHER_QUEUE_FULL`).
+pub const TETHER_OVERFLOW_FAIL: u8 = 1;
+/// `tether_options_set_queue_limits`: a full queue drops its oldest waiting message (its
+/// delivery fails with `TETHER_DROPPED`).
+pub const TETHER_OVERFLOW_DROP_OLDEST: u8 = 2;
+
+/// `tether_options_set_on_session_lost`: when the server lost the session, publish the
+/// unacknowledged messages again as new messages (the default).
+pub const TETHER_SESSION_LOST_REPUBLISH: u8 = 0;
+/// `tether_options_set_on_session_lost`: when the server lost the session, fail their
+/// deliveries with `TETHER_SESSION_LOST`.
+pub const TETHER_SESSION_LOST_FAIL: u8 = 1;
+
+/// Session Expiry Interval meaning "the session never expires".
+pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
+
+/// Client options. Owned by the caller: made by `tether_options_new`, freed by
+/// `tether_options_free`. `tether_client_new` copies them, so one options object can make
+/// many clients and may be freed right after. One object must not be used by two threads at
+/// once.
+///
+/// Defaults: clean start, keep-alive 60 s, session expiry 0 (the session ends with the
+/// connection), automatic reconnect (backoff 100 ms to 30 s), automatic topic aliases,
+/// send queue of 100000 messages / 256 MiB with overflow policy Block, on_session_lost
+/// Republish, connect timeout 10 s.
+///
+/// Methods: `tether_options_new`, `tether_options_free`, `tether_options_set_clean_start`,
+/// `tether_options_set_session_expiry_interval`, `tether_options_set_keep_alive`,
+/// `tether_options_set_credentials`, `tether_options_set_receive_maximum`,
+/// `tether_options_set_max_packet_size`, `tether_options_set_topic_alias_maximum`,
+/// `tether_options_set_manual_acks`, `tether_options_set_auto_topic_alias`,
+/// `tether_options_set_reconnect`, `tether_options_set_queue_limits`,
+/// `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
+/// `tether_options_set_will`, `tether_options_set_connect_properties`.
+pub struct tether_options {
+    _private: [u8; 0],
+}
+
+impl Castable for tether_options {
+    type Ownership = OwnershipBox;
+    type RustType = Options;
+}
+
+/// The Rust value behind `tether_options`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) mqtt: MqttOptions,
+}
+
+pub(crate) fn qos(value: u8) -> Result<QoS, Failure> {
+    QoS::try_from(value).map_err(|v| Failure::invalid(format!("QoS must be 0, 1 or 2, not {v}")))
+}
+
+impl tether_options {
+    /// New options for a client called `client_id` (a UTF-8 string, copied; "" lets the
+    /// server assign one, which needs clean start). Free them with `tether_options_free`.
+    /// Returns NULL when `client_id` is NULL, not UTF-8 or longer than 65535 bytes, with the
+    /// reason in `tether_last_error()`.
+    #[no_mangle]
+    pub extern "C" fn tether_options_new(client_id: *const c_char) -> *mut tether_options {
+        ffi_boundary! {
+            let made = (|| -> Result<*mut tether_options, Failure> {
+                let client_id = try_str!(client_id);
+                if client_id.len() > 65_535 {
+                    return Err(Failure::invalid("the client identifier is longer than 65535 bytes"));
+                }
+                let mqtt = MqttOptions::new(client_id, "127.0.0.1", 1883);
+                Ok(cast::to_boxed_mut_ptr::<tether_options>(Options { mqtt }))
+            })();
+            made.unwrap_or_else(|failure| {
+                failure.record();
+                std::ptr::null_mut()
+            })
+        }
+    }
+
+    /// Frees options. Calling with NULL is fine. Must not be called twice.
+    #[no_mangle]
+    pub extern "C" fn tether_options_free(options: *mut tether_options) {
+        ffi_boundary! {
+            // SAFETY: the C contract: NULL or options from `tether_options_new`, freed once.
+            drop(unsafe { cast::take_box(options) });
+        }
+    }
+
+    /// Clean Start for the first connection (default true). Automatic reconnects always
+    /// resume the session. Use false with a session expiry > 0 to resume a stored session.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_clean_start(
+        options: *mut tether_options,
+        clean_start: bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_clean_start(clean_start);
+            Ok(())
+        }
+    }
+
+    /// Session Expiry Interval in seconds: 0 (default) ends the session with the connection,
+    /// `TETHER_SESSION_NEVER_EXPIRES` (0xFFFFFFFF) keeps it forever. The same value as
+    /// `TETHER_PROP_SESSION_EXPIRY_INTERVAL` in the connect properties.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_session_expiry_interval(
+        options: *mut tether_options,
+        seconds: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_session_expiry_interval(seconds);
+            Ok(())
+        }
+    }
+
+    /// Keep-alive in seconds (default 60; 0 turns it off).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_keep_alive(
+        options: *mut tether_options,
+        seconds: u16,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_keep_alive(Duration::from_secs(u64::from(seconds)));
+            Ok(())
+        }
+    }
+
+    /// User name (UTF-8) and password (`password_len` bytes, any content; NULL is fine when
+    /// the length is 0, and then an empty password is sent). Both are copied.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_credentials(
+        options: *mut tether_options,
+        username: *const c_char,
+        password: *const u8,
+        password_len: usize,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let username = try_str!(username);
+            let password = try_bytes!(password, password_len);
+            if username.len() > 65_535 || password.len() > 65_535 {
+                return Err(Failure::new(
+                    tether_result::TETHER_PACKET_TOO_LARGE,
+                    "user name and password are limited to 65535 bytes each",
+                ));
+            }
+            options.mqtt.set_credentials(username, Bytes::copy_from_slice(password));
+            Ok(())
+        }
+    }
+
+    /// Receive Maximum: how many QoS 1/2 messages the server may have in flight towards this
+    /// client (1..65535; default 65535).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_receive_maximum(
+        options: *mut tether_options,
+        n: u16,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            if n == 0 {
+                return Err(Failure::invalid("Receive Maximum cannot be 0"));
+            }
+            options.mqtt.set_receive_maximum(n);
+            Ok(())
+        }
+    }
+
+    /// Maximum Packet Size this client accepts, in bytes (not 0; default: no limit).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_max_packet_size(
+        options: *mut tether_options,
+        bytes: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            if bytes == 0 {
+                return Err(Failure::invalid("Maximum Packet Size cannot be 0"));
+            }
+            options.mqtt.set_max_packet_size(bytes);
+            Ok(())
+        }
+    }
+
+    /// Topic Alias Maximum: how many topic aliases the server may use towards this client
+    /// (default 0: none).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_topic_alias_maximum(
+        options: *mut tether_options,
+        n: u16,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_topic_alias_maximum(n);
+            Ok(())
+        }
+    }
+
+    /// Manual acknowledgements (default false): QoS 1/2 messages are acknowledged only when
+    /// the application calls `tether_client_ack` for them (in arrival order on the wire,
+    /// whatever order the application acks in).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_manual_acks(
+        options: *mut tether_options,
+        manual: bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_manual_acks(manual);
+            Ok(())
+        }
+    }
+
+    /// Automatic topic aliases for outgoing messages when the server allows them (default
+    /// true).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_auto_topic_alias(
+        options: *mut tether_options,
+        enabled: bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_auto_topic_alias(enabled);
+            Ok(())
+        }
+    }
+
+    /// Automatic reconnect after a lost connection (default on) with exponential backoff and
+    /// jitter: the first delay is at most `min_delay_ms`, every delay at most `max_delay_ms`
+    /// (defaults 100 and 30000). `min_delay_ms` must not exceed `max_delay_ms`.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_reconnect(
+        options: *mut tether_options,
+        enabled: bool,
+        min_delay_ms: u32,
+        max_delay_ms: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            if min_delay_ms > max_delay_ms {
+                return Err(Failure::invalid(format!(
+                    "reconnect min_delay_ms ({min_delay_ms}) exceeds max_delay_ms ({max_delay_ms})"
+                )));
+            }
+            options.mqtt.set_reconnect(ReconnectPolicy {
+                enabled,
+                min_delay: Duration::from_millis(u64::from(min_delay_ms)),
+                max_delay: Duration::from_millis(u64::from(max_delay_ms)),
+                ..ReconnectPolicy::default()
+            });
+            Ok(())
+        }
+    }
+
+    /// Limits of the send queue (messages accepted but not yet in flight, for example while
+    /// disconnected): at most `max_messages` messages and `max_bytes` bytes (both > 0), and
+    /// what a full queue does: `TETHER_OVERFLOW_BLOCK`, `TETHER_OVERFLOW_FAIL` or
+    /// `TETHER_OVERFLOW_DROP_OLDEST`.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_queue_limits(
+        options: *mut tether_options,
+        max_messages: usize,
+        max_bytes: usize,
+        overflow_policy: u8,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let overflow = match overflow_policy {
+                TETHER_OVERFLOW_BLOCK => OverflowPolicy::Block,
+                TETHER_OVERFLOW_FAIL => OverflowPolicy::Fail,
+                TETHER_OVERFLOW_DROP_OLDEST => OverflowPolicy::DropOldest,
+                other => return Err(Failure::invalid(format!("{other} is not a TETHER_OVERFLOW_* policy"))),
+            };
+            if max_messages == 0 || max_bytes == 0 {
+                return Err(Failure::invalid("queue limits must be greater than 0"));
+            }
+            options.mqtt.set_queue_limits(max_messages, max_bytes, overflow);
+            Ok(())
+        }
+    }
+
+    /// What to do with unacknowledged messages when the server answers a resume with
+    /// session present = false: `TETHER_SESSION_LOST_REPUBLISH` (default) or
+    /// `TETHER_SESSION_LOST_FAIL`.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_on_session_lost(
+        options: *mut tether_options,
+        policy: u8,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let policy = match policy {
+                TETHER_SESSION_LOST_REPUBLISH => SessionLostPolicy::Republish,
+                TETHER_SESSION_LOST_FAIL => SessionLostPolicy::Fail,
+                other => {
+                    return Err(Failure::invalid(format!("{other} is not a TETHER_SESSION_LOST_* policy")))
+                }
+            };
+            options.mqtt.set_on_session_lost(policy);
+            Ok(())
+        }
+    }
+
+    /// How long one connection attempt (TCP connect and CONNACK) may take (default 10000 ms;
+    /// not 0).
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_connect_timeout(
+        options: *mut tether_options,
+        timeout_ms: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            if timeout_ms == 0 {
+                return Err(Failure::invalid("the connect timeout cannot be 0"));
+            }
+            options.mqtt.set_connect_timeout(Duration::from_millis(u64::from(timeout_ms)));
+            Ok(())
+        }
+    }
+
+    /// The Will Message the server publishes when the connection ends without DISCONNECT:
+    /// `topic` (a topic name), `payload_len` bytes of `payload` (NULL is fine for 0), QoS,
+    /// retain, and optional will properties (`will_properties` may be NULL; allowed:
+    /// `TETHER_PROP_WILL_DELAY_INTERVAL`, `_PAYLOAD_FORMAT_INDICATOR`,
+    /// `_MESSAGE_EXPIRY_INTERVAL`, `_CONTENT_TYPE`, `_RESPONSE_TOPIC`, `_CORRELATION_DATA`,
+    /// user properties; others give `TETHER_INVALID_ARGUMENT`). Everything is copied.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_will(
+        options: *mut tether_options,
+        topic: *const c_char,
+        payload: *const u8,
+        payload_len: usize,
+        qos: u8,
+        retain: bool,
+        will_properties: *const tether_properties,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let topic = try_str!(topic);
+            let payload = try_bytes!(payload, payload_len);
+            validate_topic_name(topic).map_err(|e| {
+                Failure::new(tether_result::TETHER_INVALID_TOPIC, format!("will topic {topic:?}: {e}"))
+            })?;
+            if payload.len() > 65_535 {
+                return Err(Failure::new(
+                    tether_result::TETHER_PACKET_TOO_LARGE,
+                    "a will payload is limited to 65535 bytes",
+                ));
+            }
+            let qos = self::qos(qos)?;
+            // SAFETY: the C contract: NULL or a live properties object, not changed during
+            // the call.
+            let properties = match unsafe { cast::try_ref(will_properties) } {
+                Some(p) => p.to_will()?,
+                None => Default::default(),
+            };
+            options.mqtt.set_last_will(LastWill {
+                topic: topic.to_owned(),
+                payload: Bytes::copy_from_slice(payload),
+                qos,
+                retain,
+                properties,
+            });
+            Ok(())
+        }
+    }
+
+    /// Every CONNECT property at once, from a general property set (copied). This replaces
+    /// the CONNECT properties set before, including those of the direct setters
+    /// (`tether_options_set_session_expiry_interval`, `_set_receive_maximum`,
+    /// `_set_max_packet_size`, `_set_topic_alias_maximum`): call it first, then the direct
+    /// setters. A property that CONNECT does not carry gives `TETHER_INVALID_ARGUMENT` and
+    /// changes nothing.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_connect_properties(
+        options: *mut tether_options,
+        properties: *const tether_properties,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let properties = try_ref!(properties).to_connect()?;
+            options.mqtt.set_connect_properties(properties);
+            Ok(())
+        }
+    }
+}
+
+impl Options {
+    /// The options a client is made from (delivery events on: the C face reports deliveries
+    /// through a callback).
+    pub(crate) fn for_client(&self) -> MqttOptions {
+        let mut mqtt = self.mqtt.clone();
+        mqtt.set_delivery_events(true);
+        mqtt
+    }
+}
