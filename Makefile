@@ -28,8 +28,11 @@ demo: deps
 test-c: deps
 	bash tests/c/run.sh
 
+## Benchmarks against rumqttc, Paho C, libmosquitto and paho-mqtt on a mosquitto of their own
+## (installs what they need; QUICK=1 for the one-minute set). Report: bench/results/latest.md.
 bench: deps
-	$(CARGO) bench -p tether-core
+	@bash bench/ensure-bench-deps.sh
+	QUICK="$(QUICK)" python3 bench/run.py
 
 fmt:
 	$(CARGO) fmt --all
