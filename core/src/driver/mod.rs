@@ -725,8 +725,19 @@ impl Driver {
     }
 
     fn emit(&mut self, event: Event) {
-        if self.events_open {
+        if !self.events_open {
+            return;
+        }
+        if !self.outbox.is_empty() {
+            // Keep the order: behind what already waits.
             self.outbox.push_back(event);
+            return;
+        }
+        // The common case hands the event over at once, without another turn of the loop.
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.outbox.push_back(event),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.events_open = false,
         }
     }
 
