@@ -10,6 +10,9 @@ use std::time::Duration;
 struct State<T> {
     value: Option<T>,
     wakers: Vec<Waker>,
+    /// Threads blocked in `wait`: the condition variable is signalled only when there are
+    /// some (a notify is a futex system call even with nobody waiting).
+    blocked: usize,
 }
 
 struct Shared<T> {
@@ -49,7 +52,7 @@ pub(crate) struct Completer<T> {
 
 pub(crate) fn completion<T>(on_drop: fn() -> T) -> (Completer<T>, Completion<T>) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State { value: None, wakers: Vec::new() }),
+        state: Mutex::new(State { value: None, wakers: Vec::new(), blocked: 0 }),
         ready: Condvar::new(),
     });
     (Completer { shared: shared.clone(), on_drop }, Completion { shared })
@@ -73,15 +76,17 @@ impl<T> Completer<T> {
     }
 
     fn set(&self, value: T) {
-        let wakers = {
+        let (wakers, blocked) = {
             let mut state = lock(&self.shared.state);
             if state.value.is_some() {
                 return;
             }
             state.value = Some(value);
-            std::mem::take(&mut state.wakers)
+            (std::mem::take(&mut state.wakers), state.blocked)
         };
-        self.shared.ready.notify_all();
+        if blocked > 0 {
+            self.shared.ready.notify_all();
+        }
         for w in wakers {
             w.wake();
         }
@@ -102,6 +107,10 @@ impl<T: Clone> Completion<T> {
     /// Block the calling thread until done or `timeout` (None = forever).
     pub fn wait(&self, timeout: Option<Duration>) -> Option<T> {
         let mut state = lock(&self.shared.state);
+        if state.value.is_some() {
+            return state.value.clone();
+        }
+        state.blocked += 1;
         match timeout {
             None => {
                 while state.value.is_none() {
@@ -117,6 +126,7 @@ impl<T: Clone> Completion<T> {
                 state = s;
             }
         }
+        state.blocked -= 1;
         state.value.clone()
     }
 }
