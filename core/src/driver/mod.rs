@@ -456,8 +456,8 @@ impl Driver {
         let now = Instant::now().into_std();
         for _ in 0..16 {
             if let Some(wbuf) = wbuf.as_deref_mut() {
-                while let Some(packet) = self.session.poll_transmit(now) {
-                    if let Err(e) = packet.encode(wbuf) {
+                while let Some(result) = self.session.transmit_into(now, wbuf) {
+                    if let Err(e) = result {
                         // Inputs are validated before they reach the engine; an encoding
                         // failure is a bug, reported rather than hidden.
                         warn!(error = %e, "cannot encode an outgoing packet");

@@ -37,17 +37,17 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 pub use auth::Authenticator;
 pub use queue::{OverflowPolicy, QueueLimits};
 
 use crate::codec::{
     topic, AckProperties, Auth, AuthProperties, AuthReasonCode, ConnAck, ConnAckProperties, Connect,
-    ConnectProperties, ConnectReasonCode, Disconnect, DisconnectProperties, DisconnectReasonCode, LastWill,
-    Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel, PubRelReasonCode, Publish,
-    PublishProperties, QoS, SubAck, SubAckReasonCode, Subscribe, SubscribeProperties, Subscription, UnsubAck,
-    UnsubAckReasonCode, Unsubscribe, UnsubscribeProperties,
+    ConnectProperties, ConnectReasonCode, Disconnect, DisconnectProperties, DisconnectReasonCode,
+    EncodeError, LastWill, Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel,
+    PubRelReasonCode, Publish, PublishProperties, QoS, SubAck, SubAckReasonCode, Subscribe,
+    SubscribeProperties, Subscription, UnsubAck, UnsubAckReasonCode, Unsubscribe, UnsubscribeProperties,
 };
 use crate::store::{OutgoingState, SessionStore, StoredSession};
 use alias::{AliasError, AliasUse, IncomingAliases, OutgoingAliases};
@@ -307,6 +307,37 @@ pub struct PublishOutcome {
     pub reason_code: PubAckReasonCode,
     pub packet_id: Option<PacketId>,
     pub properties: AckProperties,
+}
+
+/// What goes out next, before it is turned into bytes or a packet.
+enum Next {
+    Packet(Packet),
+    /// A QoS 0 message, no longer the engine's once sent.
+    AtMostOnce(Box<Outgoing>),
+    /// A message in flight, by identifier: sent for the first time or again after a resume.
+    Inflight {
+        id: PacketId,
+        resend: bool,
+    },
+}
+
+/// The fields of an in-flight message that the wire form changes, to put back after encoding.
+struct Restore {
+    topic: Option<String>,
+    alias: Option<u16>,
+    expiry: Option<u32>,
+    dup: bool,
+}
+
+impl Restore {
+    fn apply(self, publish: &mut Publish) {
+        if let Some(topic) = self.topic {
+            publish.topic = topic;
+        }
+        publish.properties.topic_alias = self.alias;
+        publish.properties.message_expiry_interval = self.expiry;
+        publish.dup = self.dup;
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -746,7 +777,34 @@ impl Session {
         let packet = match self.transmit.pop_front() {
             Some(p) => Some(p),
             None if self.state == State::Connected => match self.next_outgoing(now) {
-                Some(p) => Some(p),
+                Some(Next::Packet(p)) => Some(p),
+                Some(Next::AtMostOnce(mut item)) => {
+                    let auto = self.config.auto_topic_alias;
+                    Self::to_wire(
+                        &mut self.out_aliases,
+                        auto,
+                        now,
+                        &mut item.publish,
+                        item.expires_at,
+                        false,
+                    );
+                    Some(Packet::Publish(item.publish))
+                }
+                Some(Next::Inflight { id, resend }) => {
+                    let auto = self.config.auto_topic_alias;
+                    let item = self.inflight.get_mut(&id)?;
+                    let r = Self::to_wire(
+                        &mut self.out_aliases,
+                        auto,
+                        now,
+                        &mut item.publish,
+                        item.expires_at,
+                        resend,
+                    );
+                    let packet = Packet::Publish(item.publish.clone());
+                    r.apply(&mut item.publish);
+                    Some(packet)
+                }
                 None => self.disconnect_after.take().inspect(|_| self.state = State::Closing),
             },
             None => None,
@@ -755,7 +813,7 @@ impl Session {
         Some(packet)
     }
 
-    fn next_outgoing(&mut self, now: Instant) -> Option<Packet> {
+    fn next_outgoing(&mut self, now: Instant) -> Option<Next> {
         // 1. Retransmissions, in original order, before anything new ([MQTT-4.4.0-1]).
         while let Some(&id) = self.resend.front() {
             let Some(item) = self.inflight.get_mut(&id) else {
@@ -771,7 +829,7 @@ impl Session {
                     item.sent_epoch = self.epoch;
                     self.resend.pop_front();
                     self.stats.retransmissions += 1;
-                    return Some(Packet::PubRel(PubRel::new(id)));
+                    return Some(Next::Packet(Packet::PubRel(PubRel::new(id))));
                 }
                 _ => {
                     if self.send_quota == 0 {
@@ -781,12 +839,7 @@ impl Session {
                     item.sent_epoch = self.epoch;
                     self.resend.pop_front();
                     self.stats.retransmissions += 1;
-                    // [MQTT-3.3.1-1] DUP set on re-delivery; the same packet identifier; the
-                    // full topic and no alias, since aliases belong to one connection.
-                    let mut publish = item.publish.clone();
-                    publish.dup = true;
-                    publish.properties.topic_alias = None;
-                    return Some(Packet::Publish(publish));
+                    return Some(Next::Inflight { id, resend: true });
                 }
             }
         }
@@ -797,7 +850,7 @@ impl Session {
                     control.set_packet_id(id);
                     let packet = control.packet();
                     self.controls_inflight.insert(id, control);
-                    return Some(packet);
+                    return Some(Next::Packet(packet));
                 }
                 None => self.controls_waiting.push_front(control),
             }
@@ -815,7 +868,6 @@ impl Session {
             }
             if front.publish.qos == QoS::AtMostOnce {
                 let item = self.queue.pop_front()?;
-                let packet = self.wire_publish(now, &item);
                 self.stats.messages_out += 1;
                 self.events.push_back(Event::PublishDone {
                     token: item.token,
@@ -825,7 +877,7 @@ impl Session {
                         properties: AckProperties::default(),
                     }),
                 });
-                return Some(packet);
+                return Some(Next::AtMostOnce(Box::new(item)));
             }
             if self.send_quota == 0 {
                 return None;
@@ -839,35 +891,98 @@ impl Session {
             if let Some(store) = self.store.as_mut() {
                 store.put_outgoing(&item.to_stored());
             }
-            let packet = self.wire_publish(now, &item);
             self.events.push_back(Event::PacketIdAssigned { token: item.token, packet_id: id });
             self.stats.messages_out += 1;
             self.inflight.insert(id, item);
-            return Some(packet);
+            return Some(Next::Inflight { id, resend: false });
         }
     }
 
-    /// The copy of a message that goes on the wire: remaining expiry and topic alias applied.
-    fn wire_publish(&mut self, now: Instant, item: &Outgoing) -> Packet {
-        let mut publish = item.publish.clone();
-        if let Some(at) = item.expires_at {
+    /// Turn `publish` (a message as stored) into what goes on the wire, in place: remaining
+    /// expiry, topic alias, DUP. Returns what must be put back afterwards for a message that
+    /// stays in flight.
+    fn to_wire(
+        out_aliases: &mut OutgoingAliases,
+        auto_alias: bool,
+        now: Instant,
+        publish: &mut Publish,
+        expires_at: Option<Instant>,
+        resend: bool,
+    ) -> Restore {
+        let restore = Restore {
+            topic: None,
+            alias: publish.properties.topic_alias,
+            expiry: publish.properties.message_expiry_interval,
+            dup: publish.dup,
+        };
+        if let Some(at) = expires_at {
             // The receiver gets what is left of the interval (3.3.2.3.3), rounded up so that
-            // a message never arrives with 0 (which would mean "no expiry" to nobody).
+            // a message never arrives with 0.
             let left = at.saturating_duration_since(now);
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             publish.properties.message_expiry_interval = Some(secs.clamp(1, u64::from(u32::MAX)) as u32);
         }
-        if self.config.auto_topic_alias && publish.properties.topic_alias.is_none() {
-            match self.out_aliases.lookup(&publish.topic) {
+        if resend {
+            // [MQTT-3.3.1-1] DUP set on re-delivery; the same packet identifier; the full
+            // topic and no alias, since aliases belong to one connection.
+            publish.dup = true;
+            publish.properties.topic_alias = None;
+            return restore;
+        }
+        if auto_alias {
+            match out_aliases.lookup(&publish.topic) {
                 AliasUse::None => {}
                 AliasUse::Establish(alias) => publish.properties.topic_alias = Some(alias),
                 AliasUse::Reuse(alias) => {
                     publish.properties.topic_alias = Some(alias);
-                    publish.topic.clear();
+                    return Restore { topic: Some(std::mem::take(&mut publish.topic)), ..restore };
                 }
             }
         }
-        Packet::Publish(publish)
+        restore
+    }
+
+    /// Encode the next packet into `buf`, as [`Session::poll_transmit`] would return it, but
+    /// without copying messages: a PUBLISH is encoded straight from the engine's own copy.
+    /// Returns `None` when there is nothing to send.
+    pub fn transmit_into(&mut self, now: Instant, buf: &mut BytesMut) -> Option<Result<usize, EncodeError>> {
+        let result = match self.transmit.pop_front() {
+            Some(p) => p.encode(buf),
+            None if self.state == State::Connected => match self.next_outgoing(now) {
+                Some(Next::Packet(p)) => p.encode(buf),
+                Some(Next::AtMostOnce(mut item)) => {
+                    let auto = self.config.auto_topic_alias;
+                    Self::to_wire(
+                        &mut self.out_aliases,
+                        auto,
+                        now,
+                        &mut item.publish,
+                        item.expires_at,
+                        false,
+                    );
+                    item.publish.encode(buf)
+                }
+                Some(Next::Inflight { id, resend }) => {
+                    let auto = self.config.auto_topic_alias;
+                    let item = self.inflight.get_mut(&id)?;
+                    let r = Self::to_wire(
+                        &mut self.out_aliases,
+                        auto,
+                        now,
+                        &mut item.publish,
+                        item.expires_at,
+                        resend,
+                    );
+                    let result = item.publish.encode(buf);
+                    r.apply(&mut item.publish);
+                    result
+                }
+                None => self.disconnect_after.take().inspect(|_| self.state = State::Closing)?.encode(buf),
+            },
+            None => return None,
+        };
+        self.last_sent = Some(now);
+        Some(result)
     }
 
     /// A packet identifier not in use by any outgoing flow ([MQTT-2.2.1-3] not reused while
@@ -897,11 +1012,7 @@ impl Session {
         }
         if let Some(max) = self.server.maximum_packet_size {
             // [MQTT-3.1.2-24] never a packet above the server's Maximum Packet Size.
-            let mut probe = publish.clone();
-            if qos > QoS::AtMostOnce && probe.packet_id.is_none() {
-                probe.packet_id = PacketId::new(1);
-            }
-            let size = Packet::Publish(probe).encoded_len();
+            let size = wire_len(publish);
             if size > max as usize {
                 return Err(CommandError::PacketTooLarge { size, max });
             }
@@ -1591,6 +1702,22 @@ pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
         return Err(CommandError::PacketTooLarge { size: request.payload.len(), max: MAX_PAYLOAD as u32 });
     }
     Ok(())
+}
+
+/// The size of `publish` on the wire once it has a packet identifier (a queued QoS>0 message
+/// has none yet), without copying it.
+fn wire_len(publish: &Publish) -> usize {
+    let len = publish.encoded_len();
+    if publish.qos == QoS::AtMostOnce || publish.packet_id.is_some() {
+        return len;
+    }
+    // len = 1 + varint_len(rest) + rest; the identifier adds two bytes to `rest`.
+    let rest = (1..=4)
+        .map(|v| len - 1 - v)
+        .find(|r| crate::codec::primitives::varint_len(*r) == len - 1 - r)
+        .unwrap_or(len);
+    let rest = rest + 2;
+    1 + crate::codec::primitives::varint_len(rest) + rest
 }
 
 /// The largest payload any PUBLISH can carry: the Remaining Length limit (268,435,455) less a

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::*;
 use crate::codec::{PubAck, PubComp, PubRec, PubRel, SubscriptionOptions};
@@ -1088,4 +1088,62 @@ fn disconnect_goes_out_after_what_was_handed_over_before_it() {
     assert_eq!(names, vec!["a", "b", "DISCONNECT"]);
     assert!(h.s.wants_close());
     assert_eq!(h.s.queued(), 1);
+}
+
+/// `transmit_into` (what the driver uses, encoding in place) writes exactly the bytes that
+/// `poll_transmit` + `encode` would: aliases, remaining expiry, DUP on resend, QoS 0/1/2, and
+/// the in-flight copy is left as it was.
+#[test]
+fn transmit_into_writes_what_poll_transmit_returns() {
+    fn script(h: &mut Harness, into: bool) -> Vec<u8> {
+        let mut bytes = BytesMut::new();
+        let mut drain = |h: &mut Harness| {
+            if into {
+                while let Some(r) = h.s.transmit_into(h.now, &mut bytes) {
+                    r.unwrap();
+                }
+            } else {
+                while let Some(p) = h.s.poll_transmit(h.now) {
+                    p.encode(&mut bytes).unwrap();
+                }
+            }
+            while h.s.poll_event().is_some() {}
+        };
+        h.s.connection_opened(h.now);
+        drain(h);
+        let props = ConnAckProperties { topic_alias_maximum: Some(2), receive_maximum: Some(3), ..Default::default() };
+        h.server(Packet::ConnAck(ConnAck { session_present: false, reason_code: ConnectReasonCode::Success, properties: props.clone() }));
+        for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtMostOnce].into_iter().enumerate() {
+            let request = PublishRequest {
+                topic: format!("t/{}", i % 2),
+                payload: Bytes::from(vec![i as u8; 10]),
+                qos,
+                properties: PublishProperties { message_expiry_interval: Some(100), ..Default::default() },
+                ..Default::default()
+            };
+            h.s.handle_command(h.now, Command::Publish { token: i as u64, request }).unwrap();
+        }
+        h.now += Duration::from_secs(3);
+        drain(h);
+        h.s.connection_lost(h.now);
+        h.s.connection_opened(h.now);
+        drain(h);
+        h.server(Packet::ConnAck(ConnAck { session_present: true, reason_code: ConnectReasonCode::Success, properties: props }));
+        drain(h);
+        bytes.to_vec()
+    }
+    let config = || {
+        let mut c = Config::new("same");
+        c.properties.session_expiry_interval = Some(60);
+        c
+    };
+    let mut a = Harness::new(config());
+    let mut b = Harness::new(config());
+    b.now = a.now;
+    let via_packets = script(&mut a, false);
+    let in_place = script(&mut b, true);
+    assert!(via_packets.len() > 100);
+    assert_eq!(via_packets, in_place);
+    // The resends in the second half carry DUP (first byte of a QoS 1 PUBLISH with DUP: 0x3A).
+    assert!(in_place.windows(1).any(|w| w[0] == 0x3A));
 }
