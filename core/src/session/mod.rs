@@ -311,7 +311,8 @@ pub struct PublishOutcome {
 
 /// What goes out next, before it is turned into bytes or a packet.
 enum Next {
-    Packet(Packet),
+    /// PUBREL resends and subscribes: rare, so boxed to keep `Next` small.
+    Packet(Box<Packet>),
     /// A QoS 0 message, no longer the engine's once sent.
     AtMostOnce(Box<Outgoing>),
     /// A message in flight, by identifier: sent for the first time or again after a resume.
@@ -777,7 +778,7 @@ impl Session {
         let packet = match self.transmit.pop_front() {
             Some(p) => Some(p),
             None if self.state == State::Connected => match self.next_outgoing(now) {
-                Some(Next::Packet(p)) => Some(p),
+                Some(Next::Packet(p)) => Some(*p),
                 Some(Next::AtMostOnce(mut item)) => {
                     let auto = self.config.auto_topic_alias;
                     Self::to_wire(
@@ -829,7 +830,7 @@ impl Session {
                     item.sent_epoch = self.epoch;
                     self.resend.pop_front();
                     self.stats.retransmissions += 1;
-                    return Some(Next::Packet(Packet::PubRel(PubRel::new(id))));
+                    return Some(Next::Packet(Box::new(Packet::PubRel(PubRel::new(id)))));
                 }
                 _ => {
                     if self.send_quota == 0 {
@@ -850,7 +851,7 @@ impl Session {
                     control.set_packet_id(id);
                     let packet = control.packet();
                     self.controls_inflight.insert(id, control);
-                    return Some(Next::Packet(packet));
+                    return Some(Next::Packet(Box::new(packet)));
                 }
                 None => self.controls_waiting.push_front(control),
             }
