@@ -417,7 +417,7 @@ typedef struct tether_message tether_message;
  *
  * Defaults: clean start, keep-alive 60 s, session expiry 0 (the session ends with the
  * connection), automatic reconnect (backoff 100 ms to 30 s), automatic topic aliases,
- * send queue of 10000 messages / 16 MiB with overflow policy Block, on_session_lost
+ * send queue of 1000 messages / 16 MiB with overflow policy Block, on_session_lost
  * Republish, connect timeout 10 s.
  *
  * Methods: `tether_options_new`, `tether_options_free`, `tether_options_set_clean_start`,

@@ -32,6 +32,10 @@ use crate::session::{
 use backoff::Backoff;
 use transport::{ServerAddr, Transport};
 
+/// Bytes encoded ahead of the socket at most (one write call takes them all when the socket
+/// has room).
+const WRITE_HIGH_WATER: usize = 256 * 1024;
+
 /// What a delivery's waiter sees.
 pub(crate) type DeliveryResult = Result<PublishOutcome, Error>;
 
@@ -456,7 +460,11 @@ impl Driver {
         let now = Instant::now().into_std();
         for _ in 0..16 {
             if let Some(wbuf) = wbuf.as_deref_mut() {
-                while let Some(result) = self.session.transmit_into(now, wbuf) {
+                // Stop filling at the high-water mark: what is not yet encoded stays in the
+                // engine's bounded queue, so a publisher faster than the socket is held back
+                // by the queue limits instead of growing this buffer without bound.
+                while wbuf.len() < WRITE_HIGH_WATER {
+                    let Some(result) = self.session.transmit_into(now, wbuf) else { break };
                     if let Err(e) = result {
                         // Inputs are validated before they reach the engine; an encoding
                         // failure is a bug, reported rather than hidden.

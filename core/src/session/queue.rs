@@ -21,9 +21,9 @@ pub enum OverflowPolicy {
     DropOldest,
 }
 
-/// Queue limits. The defaults (10,000 messages, 16 MiB) keep a fast publisher's memory
-/// bounded without slowing it: beyond the server's in-flight window a longer queue adds no
-/// throughput. Raise them to buffer more while disconnected.
+/// Queue limits. The defaults (1,000 messages, 16 MiB) keep a fast publisher's memory bounded
+/// without slowing it: beyond the server's in-flight window a longer queue adds no throughput.
+/// Raise them to buffer more while disconnected (Paho C buffers 100 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueLimits {
     pub max_messages: usize,
@@ -33,7 +33,7 @@ pub struct QueueLimits {
 
 impl Default for QueueLimits {
     fn default() -> Self {
-        Self { max_messages: 10_000, max_bytes: 16 * 1024 * 1024, overflow: OverflowPolicy::Block }
+        Self { max_messages: 1_000, max_bytes: 16 * 1024 * 1024, overflow: OverflowPolicy::Block }
     }
 }
 
