@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test demo bench fmt lint fuzz clean
+.PHONY: all deps build test test-python python-wheel demo bench fmt lint fuzz clean
 
 all: build
 
@@ -17,10 +17,34 @@ build: deps
 test: deps
 	$(CARGO) test --workspace
 	$(MAKE) test-c
+	$(MAKE) test-python
 
-## The persistent-session demonstration against a broker it starts itself.
-demo: deps
-	$(CARGO) run --release -p tether-core --example persistent_session
+## The persistent-session demonstration (Python) against a mosquitto it starts on a free port.
+demo: python-wheel
+	$(CARGO) build -p tether-testkit
+	bash examples/python/run_demo.sh $(VENV)/bin/python
+
+## The Python wheel (release, abi3), built with maturin and installed into $(VENV).
+VENV := build/venv
+WHEELS := build/wheels
+python-wheel: deps
+	@bash scripts/ensure-deps.sh python
+	rm -f $(WHEELS)/tether-*.whl
+	cd python && ../$(VENV)/bin/maturin build --release --quiet -o ../$(WHEELS)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/tether-*.whl
+
+## The Python suite against the installed wheel (a real mosquitto and the fault proxy),
+## plus a fresh-venv import of the wheel, mypy --strict, stubtest and ruff.
+test-python: python-wheel
+	$(CARGO) build -p tether-testkit
+	rm -rf build/venv-smoke && python3 -m venv build/venv-smoke
+	build/venv-smoke/bin/python -m pip install -q --disable-pip-version-check --no-index --no-deps $(WHEELS)/tether-*.whl
+	cd /tmp && $(CURDIR)/build/venv-smoke/bin/python -c 'import tether; c = tether.Client("smoke"); print("fresh venv imports tether", tether.__version__)'
+	cd tests/python && ../../$(VENV)/bin/python -m pytest
+	cd tests/python && ../../$(VENV)/bin/python -m mypy --strict . ../../examples/python
+	cd tests/python && ../../$(VENV)/bin/python -m mypy.stubtest tether._tether
+	$(VENV)/bin/ruff check --config python/pyproject.toml python/tether tests/python examples/python
+	$(VENV)/bin/ruff format --check --config python/pyproject.toml python/tether tests/python examples/python
 
 ## The C suite: include/tether.h up to date and compiling as C99 and C++17, the C tests and
 ## examples against mosquitto, then the tests again under valgrind (see tests/c/run.sh).

@@ -25,6 +25,17 @@ pub fn shared() -> Handle {
     RUNTIME.handle().clone()
 }
 
+/// The shared runtime itself, for libraries that want a `&'static Runtime` (such as
+/// pyo3-async-runtimes).
+///
+/// ```
+/// let rt: &'static tokio::runtime::Runtime = tether_core::runtime::shared_runtime();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub fn shared_runtime() -> &'static Runtime {
+    &RUNTIME
+}
+
 /// The runtime the caller is already in, or the shared one.
 pub(crate) fn current_or_shared() -> Handle {
     Handle::try_current().unwrap_or_else(|_| shared())

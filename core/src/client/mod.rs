@@ -62,6 +62,13 @@ pub struct Delivery {
     done: Completion<DeliveryResult>,
 }
 
+impl Clone for Delivery {
+    /// Another handle onto the same delivery (for waiting from another task or thread).
+    fn clone(&self) -> Self {
+        Delivery { token: self.token, packet_id: self.packet_id.clone(), done: self.done.clone() }
+    }
+}
+
 impl Delivery {
     /// The token of this publish (unique per client).
     pub fn token(&self) -> u64 {

@@ -676,17 +676,22 @@ impl Driver {
                     self.emit(Event::Dropped { token, reason: e.to_string() });
                 }
                 let result = result.map_err(Error::from);
+                let entry = self.deliveries.remove(&token);
                 if self.options.delivery_events {
-                    let packet_id = match &result {
-                        Ok(o) => o.packet_id,
-                        Err(_) => self
-                            .deliveries
-                            .get(&token)
-                            .and_then(|(_, p)| crate::codec::PacketId::new(p.load(Ordering::Relaxed) as u16)),
+                    let packet_id = match (&result, &entry) {
+                        (Ok(o), _) => o.packet_id,
+                        (Err(_), Some((_, p))) => {
+                            crate::codec::PacketId::new(p.load(Ordering::Relaxed) as u16)
+                        }
+                        (Err(_), None) => None,
                     };
-                    self.emit(Event::PublishComplete { token, packet_id, result: result.clone() });
-                }
-                if let Some((done, _)) = self.deliveries.remove(&token) {
+                    // The Delivery completes before the event is out, so that whoever reacts
+                    // to the event finds the Delivery done.
+                    if let Some((done, _)) = entry {
+                        done.complete(result.clone());
+                    }
+                    self.emit(Event::PublishComplete { token, packet_id, result });
+                } else if let Some((done, _)) = entry {
                     done.complete(result);
                 }
                 self.outstanding.remove(&token);

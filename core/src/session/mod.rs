@@ -316,10 +316,7 @@ enum Next {
     /// A QoS 0 message, no longer the engine's once sent.
     AtMostOnce(Box<Outgoing>),
     /// A message in flight, by identifier: sent for the first time or again after a resume.
-    Inflight {
-        id: PacketId,
-        resend: bool,
-    },
+    Inflight { id: PacketId, resend: bool },
 }
 
 /// The fields of an in-flight message that the wire form changes, to put back after encoding.

@@ -1111,9 +1111,21 @@ fn transmit_into_writes_what_poll_transmit_returns() {
         };
         h.s.connection_opened(h.now);
         drain(h);
-        let props = ConnAckProperties { topic_alias_maximum: Some(2), receive_maximum: Some(3), ..Default::default() };
-        h.server(Packet::ConnAck(ConnAck { session_present: false, reason_code: ConnectReasonCode::Success, properties: props.clone() }));
-        for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtMostOnce].into_iter().enumerate() {
+        let props = ConnAckProperties {
+            topic_alias_maximum: Some(2),
+            receive_maximum: Some(3),
+            ..Default::default()
+        };
+        h.server(Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason_code: ConnectReasonCode::Success,
+            properties: props.clone(),
+        }));
+        for (i, qos) in
+            [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtMostOnce]
+                .into_iter()
+                .enumerate()
+        {
             let request = PublishRequest {
                 topic: format!("t/{}", i % 2),
                 payload: Bytes::from(vec![i as u8; 10]),
@@ -1128,7 +1140,11 @@ fn transmit_into_writes_what_poll_transmit_returns() {
         h.s.connection_lost(h.now);
         h.s.connection_opened(h.now);
         drain(h);
-        h.server(Packet::ConnAck(ConnAck { session_present: true, reason_code: ConnectReasonCode::Success, properties: props }));
+        h.server(Packet::ConnAck(ConnAck {
+            session_present: true,
+            reason_code: ConnectReasonCode::Success,
+            properties: props,
+        }));
         drain(h);
         bytes.to_vec()
     }

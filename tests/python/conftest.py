@@ -1,0 +1,149 @@
+"""Fixtures: a real mosquitto broker and the TCP fault proxy, both from the tether-testkit
+binary (`cargo build -p tether-testkit`), and helpers to make unique client ids and topics.
+
+The suite tests the installed `tether` wheel: it refuses to run against the source tree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tether
+
+ROOT = Path(__file__).resolve().parents[2]
+
+if Path(tether.__file__).resolve().is_relative_to(ROOT / "python"):
+    raise RuntimeError("tests/python must run against the installed wheel, not python/tether")
+
+
+def testkit_binary() -> str:
+    env = os.environ.get("TETHER_TESTKIT")
+    if env:
+        return env
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    path = target / "debug" / "tether-testkit"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `cargo build -p tether-testkit` first")
+    return str(path)
+
+
+class Process:
+    """A testkit process that prints `PORT <n>` first and answers line commands."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [testkit_binary(), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        line = self.read_line(timeout=20.0)
+        if not line.startswith("PORT "):
+            self.close()
+            raise RuntimeError(f"tether-testkit {' '.join(args)} said {line!r}")
+        self.port = int(line.split()[1])
+
+    def read_line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"tether-testkit said nothing within {timeout} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"tether-testkit ended: {err}")
+        return line.strip()
+
+    def command(self, line: str, timeout: float = 30.0) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.read_line(timeout)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class Broker(Process):
+    def __init__(self, *config_lines: str) -> None:
+        args = ["broker"]
+        for line in config_lines:
+            args += ["--config-line", line]
+        super().__init__(args)
+
+
+class Proxy(Process):
+    """The fault proxy in front of a broker."""
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__(["proxy", "--upstream", f"127.0.0.1:{upstream_port}"])
+
+    def ok(self, line: str, timeout: float = 30.0) -> None:
+        answer = self.command(line, timeout)
+        assert answer.startswith("ok"), f"proxy {line!r}: {answer}"
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = json.loads(self.command("stats"))
+        return stats
+
+    def wait_connections(self, n: int, timeout_ms: int) -> bool:
+        return self.command(f"wait-connections {n} {timeout_ms}", timeout_ms / 1000 + 10) == "ok"
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.command("quit", timeout=10)
+        except (OSError, RuntimeError, TimeoutError):
+            pass
+        super().close()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    b = Broker()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def port(broker: Broker) -> int:
+    return broker.port
+
+
+@pytest.fixture
+def proxy(broker: Broker) -> Iterator[Proxy]:
+    p = Proxy(broker.port)
+    yield p
+    p.close()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def uid(request: pytest.FixtureRequest) -> str:
+    """A string unique to this test run and test: for client ids and topics."""
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")
+    return f"{name[:40]}-{os.getpid()}-{next(_counter)}"
