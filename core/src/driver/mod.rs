@@ -377,7 +377,9 @@ impl Driver {
                 deadline = Some(deadline.map_or(connack_deadline, |d| d.min(connack_deadline)));
             }
             let read = self.outbox.len() < 64 || !self.events_open;
-            let accept_publish = self.parked.is_none();
+            // Under the Block policy, take publishes again only once the queue has room for a
+            // batch: refilling one slot at a time wakes the publishing task once per message.
+            let accept_publish = self.parked.is_none() && self.batch_room();
             let deliver = !self.outbox.is_empty() && self.events_open;
             let events = self.events.clone();
             tokio::select! {
@@ -599,6 +601,16 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Is there room in the send queue for a batch of publishes (always true unless the
+    /// Block policy holds publishers back)?
+    fn batch_room(&self) -> bool {
+        if self.options.queue.overflow != OverflowPolicy::Block {
+            return true;
+        }
+        let batch = (self.options.queue.max_messages / 8).clamp(1, 64);
+        self.session.queue_free_slots() >= batch
     }
 
     /// Take publishes from their channel until the one with token `upto` (issued before the

@@ -598,6 +598,11 @@ impl Session {
         !self.queue.is_full_for(&self.config.queue, weight)
     }
 
+    /// How many more messages the send queue takes before its message limit.
+    pub fn queue_free_slots(&self) -> usize {
+        self.config.queue.max_messages.saturating_sub(self.queue.len())
+    }
+
     /// The largest token the engine holds (restored messages keep theirs); new tokens should
     /// be above it.
     pub fn max_token(&self) -> u64 {
