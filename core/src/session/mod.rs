@@ -319,6 +319,14 @@ enum Next {
     Inflight { id: PacketId, resend: bool },
 }
 
+/// What [`Session::next_wire`] hands to its sink. Moved once and never stored, so its size
+/// costs a copy, where boxing the packet would cost an allocation per acknowledgement.
+#[allow(clippy::large_enum_variant)]
+enum Wire<'a> {
+    Packet(Packet),
+    Publish(&'a Publish),
+}
+
 /// The fields of an in-flight message that the wire form changes, to put back after encoding.
 struct Restore {
     topic: Option<String>,
@@ -658,7 +666,6 @@ impl Session {
         if self.state == State::Disconnected {
             return;
         }
-        let was_connected = matches!(self.state, State::Connected | State::Closing);
         self.state = State::Disconnected;
         self.transmit.clear();
         // Everything in flight goes out again on the next connection; subscribes in flight
@@ -671,14 +678,9 @@ impl Session {
             }
         }
         let cause = self.close_cause.take().unwrap_or(DisconnectCause::ConnectionLost);
-        if was_connected || !matches!(cause, DisconnectCause::ConnectionLost) {
-            self.events.push_back(Event::Disconnected { cause });
-        } else {
-            self.events.push_back(Event::Disconnected { cause: DisconnectCause::ConnectionLost });
-        }
-        if self.session_expiry > 0 || self.expect_session {
-            self.expect_session = self.session_expiry > 0;
-        }
+        self.events.push_back(Event::Disconnected { cause });
+        // A session the server keeps beyond the connection is expected back on the next one.
+        self.expect_session = self.session_expiry > 0;
     }
 
     /// The decoder found a malformed packet or the server broke the protocol: send DISCONNECT
@@ -777,10 +779,19 @@ impl Session {
     /// resume, then subscribes, then new messages as the send quota allows.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
-        let packet = match self.transmit.pop_front() {
-            Some(p) => Some(p),
+        self.next_wire(now, |wire| match wire {
+            Wire::Packet(p) => p,
+            Wire::Publish(p) => Packet::Publish(p.clone()),
+        })
+    }
+
+    /// The one place that decides what goes out next; `sink` sees it as an owned packet or as
+    /// a PUBLISH borrowed from the engine with its wire form applied (and put back after).
+    fn next_wire<R>(&mut self, now: Instant, sink: impl FnOnce(Wire<'_>) -> R) -> Option<R> {
+        let out = match self.transmit.pop_front() {
+            Some(p) => sink(Wire::Packet(p)),
             None if self.state == State::Connected => match self.next_outgoing(now) {
-                Some(Next::Packet(p)) => Some(*p),
+                Some(Next::Packet(p)) => sink(Wire::Packet(*p)),
                 Some(Next::AtMostOnce(mut item)) => {
                     let auto = self.config.auto_topic_alias;
                     Self::to_wire(
@@ -791,7 +802,7 @@ impl Session {
                         item.expires_at,
                         false,
                     );
-                    Some(Packet::Publish(item.publish))
+                    sink(Wire::Publish(&item.publish))
                 }
                 Some(Next::Inflight { id, resend }) => {
                     let auto = self.config.auto_topic_alias;
@@ -804,16 +815,18 @@ impl Session {
                         item.expires_at,
                         resend,
                     );
-                    let packet = Packet::Publish(item.publish.clone());
+                    let out = sink(Wire::Publish(&item.publish));
                     r.apply(&mut item.publish);
-                    Some(packet)
+                    out
                 }
-                None => self.disconnect_after.take().inspect(|_| self.state = State::Closing),
+                None => {
+                    sink(Wire::Packet(self.disconnect_after.take().inspect(|_| self.state = State::Closing)?))
+                }
             },
-            None => None,
-        }?;
+            None => return None,
+        };
         self.last_sent = Some(now);
-        Some(packet)
+        Some(out)
     }
 
     fn next_outgoing(&mut self, now: Instant) -> Option<Next> {
@@ -949,43 +962,10 @@ impl Session {
     /// without copying messages: a PUBLISH is encoded straight from the engine's own copy.
     /// Returns `None` when there is nothing to send.
     pub fn transmit_into(&mut self, now: Instant, buf: &mut BytesMut) -> Option<Result<usize, EncodeError>> {
-        let result = match self.transmit.pop_front() {
-            Some(p) => p.encode(buf),
-            None if self.state == State::Connected => match self.next_outgoing(now) {
-                Some(Next::Packet(p)) => p.encode(buf),
-                Some(Next::AtMostOnce(mut item)) => {
-                    let auto = self.config.auto_topic_alias;
-                    Self::to_wire(
-                        &mut self.out_aliases,
-                        auto,
-                        now,
-                        &mut item.publish,
-                        item.expires_at,
-                        false,
-                    );
-                    item.publish.encode(buf)
-                }
-                Some(Next::Inflight { id, resend }) => {
-                    let auto = self.config.auto_topic_alias;
-                    let item = self.inflight.get_mut(&id)?;
-                    let r = Self::to_wire(
-                        &mut self.out_aliases,
-                        auto,
-                        now,
-                        &mut item.publish,
-                        item.expires_at,
-                        resend,
-                    );
-                    let result = item.publish.encode(buf);
-                    r.apply(&mut item.publish);
-                    result
-                }
-                None => self.disconnect_after.take().inspect(|_| self.state = State::Closing)?.encode(buf),
-            },
-            None => return None,
-        };
-        self.last_sent = Some(now);
-        Some(result)
+        self.next_wire(now, |wire| match wire {
+            Wire::Packet(p) => p.encode(buf),
+            Wire::Publish(p) => p.encode(buf),
+        })
     }
 
     /// A packet identifier not in use by any outgoing flow ([MQTT-2.2.1-3] not reused while
