@@ -592,7 +592,8 @@ tether_result tether_client_set_on_disconnect(tether_client *client,
                                               void *user_data);
 
 /**
- * Sets (or with NULL removes) the on_delivery callback.
+ * Sets (or with NULL removes) the on_delivery callback. Publishes that complete while no
+ * callback is set are not reported later (and cost nothing to report).
  */
 tether_result tether_client_set_on_delivery(tether_client *client,
                                             tether_on_delivery_callback callback,

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{messages, options};
-use tether_core::{AsyncClient, QoS, SubAckReasonCode};
+use tether_core::{AsyncClient, OverflowPolicy, QoS, SubAckReasonCode};
 use tether_testkit::Broker;
 
 const T: Duration = Duration::from_secs(10);
@@ -85,6 +85,31 @@ async fn flush_and_disconnect_come_after_earlier_publishes() {
     let got = messages(&sub, 70, T).await;
     assert_eq!(got.iter().filter(|m| m.topic.starts_with("order/q0/")).count(), 20);
     sub.disconnect().await.unwrap();
+}
+
+/// A flush covers the publishes still in the request channel behind one held back by a full
+/// queue (Block policy): it returns only once every earlier publish is complete. QoS 0
+/// messages complete when written, so with a four-message queue the held-back one can be
+/// written and complete in the same turn as the queue, before the rest leave the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_for_publishes_held_back_by_a_full_queue() {
+    let broker = Broker::start();
+    let mut o = options("flush-held", broker.port());
+    o.set_queue_limits(4, 1 << 20, OverflowPolicy::Block);
+    let client = AsyncClient::new(o);
+    // Not connected yet: four go into the queue, the fifth is held back, the rest wait in
+    // the request channel.
+    let mut deliveries = Vec::new();
+    for i in 0..20 {
+        deliveries.push(client.publish("held/t", QoS::AtMostOnce, false, format!("{i}")).await.unwrap());
+    }
+    // The flush request reaches the driver before the connect request.
+    let flushing = client.flush_request();
+    client.connect().await.unwrap();
+    tokio::time::timeout(T, flushing).await.unwrap().unwrap();
+    let undone: Vec<u64> = deliveries.iter().filter(|d| !d.is_done()).map(|d| d.token()).collect();
+    assert!(undone.is_empty(), "flush returned before publishes {undone:?} completed");
+    client.disconnect().await.unwrap();
 }
 
 /// close() stops the driver: closed() completes, pending deliveries fail with Closed, and

@@ -12,12 +12,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tether_core::codec::{RetainHandling, SubscribeProperties, Subscription, SubscriptionOptions};
 use tether_core::{
-    Client, Delivery, DisconnectCause, DisconnectReasonCode, Error, Event, PublishProperties, ServerAddr,
+    Client, DisconnectCause, DisconnectReasonCode, Error, Event, PublishProperties, ServerAddr,
 };
 use tokio::sync::Notify;
 
@@ -133,9 +133,6 @@ pub struct ClientShared {
     stop: AtomicBool,
     wake: Notify,
     dispatch: Mutex<Option<JoinHandle<()>>>,
-    /// Deliveries of the publishes made so far, oldest first, until they are done (pruned
-    /// from the front): what `tether_client_flush` waits for.
-    deliveries: Mutex<VecDeque<Arc<Delivery>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -196,33 +193,6 @@ impl ClientShared {
                 format!("{what}: no answer within {timeout_ms} ms"),
             )),
         }
-    }
-
-    fn track(&self, delivery: Delivery) {
-        let mut deliveries = lock(&self.deliveries);
-        deliveries.push_back(Arc::new(delivery));
-        while deliveries.front().is_some_and(|d| d.is_done()) {
-            deliveries.pop_front();
-        }
-    }
-
-    /// Waits until every delivery tracked so far is done; false when `timeout` passed first.
-    fn flush(&self, timeout: Option<Duration>) -> bool {
-        let waiting: Vec<Arc<Delivery>> =
-            lock(&self.deliveries).iter().filter(|d| !d.is_done()).cloned().collect();
-        let deadline = timeout.map(|t| Instant::now() + t);
-        for delivery in waiting {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let _ = delivery.wait(left);
-            if !delivery.is_done() {
-                return false;
-            }
-        }
-        let mut deliveries = lock(&self.deliveries);
-        while deliveries.front().is_some_and(|d| d.is_done()) {
-            deliveries.pop_front();
-        }
-        true
     }
 
     fn stop(&self) {
@@ -386,7 +356,6 @@ impl tether_client {
                 stop: AtomicBool::new(false),
                 wake: Notify::new(),
                 dispatch: Mutex::new(None),
-                deliveries: Mutex::default(),
             });
             let for_thread = shared.clone();
             let handle = std::thread::Builder::new()
@@ -465,7 +434,8 @@ impl tether_client {
         }
     }
 
-    /// Sets (or with NULL removes) the on_delivery callback.
+    /// Sets (or with NULL removes) the on_delivery callback. Publishes that complete while no
+    /// callback is set are not reported later (and cost nothing to report).
     #[no_mangle]
     pub extern "C" fn tether_client_set_on_delivery(
         client: *mut tether_client,
@@ -473,7 +443,10 @@ impl tether_client {
         user_data: *mut c_void,
     ) -> tether_result {
         ffi_boundary! {
-            lock(&try_ref!(client).callbacks).on_delivery = (callback, UserData(user_data));
+            let shared = try_ref!(client);
+            lock(&shared.callbacks).on_delivery = (callback, UserData(user_data));
+            // Without a callback nobody reads delivery events: skip making them.
+            shared.client.as_async().set_delivery_events(callback.is_some());
             Ok(())
         }
     }
@@ -663,15 +636,14 @@ impl tether_client {
                      use on_delivery to learn when messages are delivered",
                 ));
             }
-            // Waits on the deliveries themselves rather than the core's flush request, which
-            // can overtake publishes still on their way to the driver (see the issue #4 report).
-            if shared.flush(timeout_of(timeout_ms)) {
-                Ok(())
-            } else {
-                Err(Failure::new(
+            // The core's flush covers every publish that returned before this call.
+            match shared.client.as_async().flush_request().wait(timeout_of(timeout_ms)) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(e.into()),
+                None => Err(Failure::new(
                     tether_result::TETHER_TIMEOUT,
                     format!("flush: messages still undelivered after {timeout_ms} ms"),
-                ))
+                )),
             }
         }
     }
@@ -839,9 +811,7 @@ fn publish(
             }
         }
     };
-    let token = delivery.token();
-    shared.track(delivery);
-    Ok(token)
+    Ok(delivery.token())
 }
 
 /// Polls a future once; dropping it afterwards cancels it (a tokio channel send that did

@@ -399,11 +399,9 @@ impl tether_options {
 }
 
 impl Options {
-    /// The options a client is made from (delivery events on: the C face reports deliveries
-    /// through a callback).
+    /// The options a client is made from (delivery events stay off until an on_delivery
+    /// callback is set).
     pub(crate) fn for_client(&self) -> MqttOptions {
-        let mut mqtt = self.mqtt.clone();
-        mqtt.set_delivery_events(true);
-        mqtt
+        self.mqtt.clone()
     }
 }

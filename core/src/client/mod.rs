@@ -116,6 +116,11 @@ struct Inner {
     controls: mpsc::UnboundedSender<Control>,
     events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
     next_token: AtomicU64,
+    /// The highest token whose publish is in the driver's channel. Flush and disconnect wait
+    /// for publishes up to it: a token taken by a publish still waiting for channel room (or
+    /// one that gave up) is not covered, so a flush never waits for a publish that may never
+    /// arrive.
+    sent_token: AtomicU64,
     counters: Arc<Counters>,
     client_id: String,
     stopped: Completion<()>,
@@ -183,6 +188,7 @@ impl AsyncClient {
         let (ctx, crx) = mpsc::unbounded_channel();
         let (etx, erx) = mpsc::channel(options.event_capacity);
         let counters = Arc::new(Counters::default());
+        counters.delivery_events.store(options.delivery_events, Ordering::Relaxed);
         let client_id = options.client_id.clone();
         let (stopped_tx, stopped) = completion(|| ());
         let driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
@@ -193,6 +199,7 @@ impl AsyncClient {
                 controls: ctx,
                 events: tokio::sync::Mutex::new(erx),
                 next_token: AtomicU64::new(1),
+                sent_token: AtomicU64::new(0),
                 counters,
                 client_id,
                 stopped,
@@ -204,9 +211,27 @@ impl AsyncClient {
         &self.inner.client_id
     }
 
-    /// The token of the last publish this client issued (0 before the first).
+    /// The highest token of a publish handed to the driver (0 before the first).
     fn last_token(&self) -> u64 {
-        self.inner.next_token.load(Ordering::Relaxed).saturating_sub(1)
+        self.inner.sent_token.load(Ordering::Acquire)
+    }
+
+    /// Record that the publish with `token` is in the driver's channel.
+    fn sent(&self, token: u64) {
+        self.inner.sent_token.fetch_max(token, Ordering::AcqRel);
+    }
+
+    /// Switch [`Event::PublishComplete`] on or off while the client runs (the initial setting
+    /// is [`MqttOptions::set_delivery_events`]). Publishes completing after the call follow
+    /// the new setting. With nobody reading them, these events only cost time.
+    ///
+    /// ```no_run
+    /// # fn run(client: tether_core::AsyncClient) {
+    /// client.set_delivery_events(true);
+    /// # }
+    /// ```
+    pub fn set_delivery_events(&self, enabled: bool) {
+        self.inner.counters.delivery_events.store(enabled, Ordering::Relaxed);
     }
 
     /// Stop the client's driver now, without DISCONNECT (the broker then publishes the will).
@@ -273,6 +298,7 @@ impl AsyncClient {
     ) -> Result<Delivery, Error> {
         let (job, delivery) = self.prepare(topic.into(), qos, retain, payload.into(), properties)?;
         self.inner.publishes.send(job).await.map_err(|_| Error::Closed)?;
+        self.sent(delivery.token);
         Ok(delivery)
     }
 
@@ -564,6 +590,7 @@ impl Client {
     ) -> Result<Delivery, Error> {
         let (job, delivery) = self.inner.prepare(topic.into(), qos, retain, payload.into(), properties)?;
         self.inner.inner.publishes.blocking_send(job).map_err(|_| Error::Closed)?;
+        self.inner.sent(delivery.token);
         Ok(delivery)
     }
 

@@ -103,6 +103,9 @@ pub(crate) struct Counters {
     pub server_maximum_qos: AtomicU8,
     pub server_maximum_packet_size: AtomicU32,
     pub server_retain_unavailable: AtomicBool,
+    /// Report completed publishes as `Event::PublishComplete` (from the options; switchable
+    /// while the client runs).
+    pub delivery_events: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -569,11 +572,8 @@ impl Driver {
             }
             Control::Flush { upto, done } => {
                 self.take_publishes_upto(upto);
-                if self.outstanding.is_empty() {
-                    done.complete(Ok(()));
-                } else {
-                    self.flushes.push((upto.max(self.last_token), done));
-                }
+                self.flushes.push((upto, done));
+                self.complete_flushes();
             }
             Control::Close => self.mode = Mode::Stopped,
             Control::Disconnect { upto, reason_code, session_expiry_interval, done } => {
@@ -689,7 +689,7 @@ impl Driver {
                 }
                 let result = result.map_err(Error::from);
                 let entry = self.deliveries.remove(&token);
-                if self.options.delivery_events {
+                if self.counters.delivery_events.load(Ordering::Relaxed) {
                     let packet_id = match (&result, &entry) {
                         (Ok(o), _) => o.packet_id,
                         (Err(_), Some((_, p))) => {
@@ -740,9 +740,12 @@ impl Driver {
             return;
         }
         let oldest = self.outstanding.first().copied();
+        let taken = self.last_token;
+        // Done when every publish up to `upto` has been taken from the channel (one held back
+        // behind a parked publish is not yet outstanding) and none of them is outstanding.
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flushes)
             .into_iter()
-            .partition(|(upto, _)| oldest.is_none_or(|o| o > *upto));
+            .partition(|(upto, _)| taken >= *upto && oldest.is_none_or(|o| o > *upto));
         self.flushes = waiting;
         for (_, done) in ready {
             done.complete(Ok(()));
