@@ -208,6 +208,11 @@ impl ClientShared {
             return Wake::Stop;
         }
         let events = self.client.as_async();
+        // Under load events come in bursts: take what is there without entering the runtime
+        // (block_on costs more than the callback it would wait for).
+        if let Some(event) = events.try_recv() {
+            return Wake::Event(event);
+        }
         tether_core::runtime::shared().block_on(async {
             tokio::select! {
                 biased;

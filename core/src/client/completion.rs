@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -18,6 +19,9 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// A number the completing side can make known before the result (a delivery's packet
+    /// id); kept here so that a publish costs one allocation for both.
+    aux: AtomicU32,
 }
 
 /// A result that arrives later: await it, `wait` for it with a timeout from blocking code, or
@@ -54,6 +58,7 @@ pub(crate) fn completion<T>(on_drop: fn() -> T) -> (Completer<T>, Completion<T>)
     let shared = Arc::new(Shared {
         state: Mutex::new(State { value: None, wakers: Vec::new(), blocked: 0 }),
         ready: Condvar::new(),
+        aux: AtomicU32::new(0),
     });
     (Completer { shared: shared.clone(), on_drop }, Completion { shared })
 }
@@ -70,6 +75,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<T> Completer<T> {
+    /// Make `value` known to the waiters ahead of the result (see [`Completion::aux`]).
+    pub fn set_aux(&self, value: u32) {
+        self.shared.aux.store(value, Ordering::Relaxed);
+    }
+
+    /// The value of the last `set_aux` (0 before).
+    pub fn aux(&self) -> u32 {
+        self.shared.aux.load(Ordering::Relaxed)
+    }
+
     /// Store the result (the first one wins) and wake every waiter.
     pub fn complete(self, value: T) {
         self.set(value);
@@ -90,6 +105,14 @@ impl<T> Completer<T> {
         for w in wakers {
             w.wake();
         }
+    }
+}
+
+impl<T> Completion<T> {
+    /// The number the completing side made known ahead of the result (0 before): a
+    /// delivery's packet id.
+    pub(crate) fn aux(&self) -> u32 {
+        self.shared.aux.load(Ordering::Relaxed)
     }
 }
 

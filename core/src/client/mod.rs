@@ -9,7 +9,7 @@ pub(crate) mod options;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -58,14 +58,13 @@ pub struct Stats {
 /// blocking code. Dropping it does not cancel the publish.
 pub struct Delivery {
     token: u64,
-    packet_id: Arc<AtomicU32>,
     done: Completion<DeliveryResult>,
 }
 
 impl Clone for Delivery {
     /// Another handle onto the same delivery (for waiting from another task or thread).
     fn clone(&self) -> Self {
-        Delivery { token: self.token, packet_id: self.packet_id.clone(), done: self.done.clone() }
+        Delivery { token: self.token, done: self.done.clone() }
     }
 }
 
@@ -78,7 +77,7 @@ impl Delivery {
     /// The packet identifier, as soon as one is assigned (QoS > 0, once the message is in
     /// flight).
     pub fn packet_id(&self) -> Option<PacketId> {
-        PacketId::new(self.packet_id.load(Ordering::Relaxed) as u16)
+        PacketId::new(self.done.aux() as u16)
     }
 
     pub fn is_done(&self) -> bool {
@@ -314,12 +313,8 @@ impl AsyncClient {
         validate_publish(&request)?;
         self.check_server_limits(&request)?;
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
-        let packet_id = Arc::new(AtomicU32::new(0));
         let (done, completion) = completion(closed::<PublishOutcome>);
-        Ok((
-            PublishJob { token, request, done, packet_id: packet_id.clone() },
-            Delivery { token, packet_id, done: completion },
-        ))
+        Ok((PublishJob { token, request, done }, Delivery { token, done: completion }))
     }
 
     /// Bad input fails at the call: a publish that the server's limits (from the last CONNACK)
@@ -589,7 +584,14 @@ impl Client {
         properties: PublishProperties,
     ) -> Result<Delivery, Error> {
         let (job, delivery) = self.inner.prepare(topic.into(), qos, retain, payload.into(), properties)?;
-        self.inner.inner.publishes.blocking_send(job).map_err(|_| Error::Closed)?;
+        // The channel usually has room; blocking_send sets up a parker on every call.
+        match self.inner.inner.publishes.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                self.inner.inner.publishes.blocking_send(job).map_err(|_| Error::Closed)?
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
+        }
         self.inner.sent(delivery.token);
         Ok(delivery)
     }

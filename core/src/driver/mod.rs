@@ -8,9 +8,10 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod backoff;
+mod pending;
 pub mod transport;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +31,7 @@ use crate::session::{
     Command, CommandError, DisconnectCause, OverflowPolicy, PublishOutcome, PublishRequest, Session,
 };
 use backoff::Backoff;
+use pending::Pending;
 use transport::{ServerAddr, Transport};
 
 /// Bytes encoded ahead of the socket at most (one write call takes them all when the socket
@@ -44,7 +46,6 @@ pub(crate) struct PublishJob {
     pub token: u64,
     pub request: PublishRequest,
     pub done: Completer<DeliveryResult>,
-    pub packet_id: Arc<AtomicU32>,
 }
 
 /// Requests other than publishes. They travel on their own unbounded channel so that a full
@@ -134,9 +135,9 @@ pub(crate) struct Driver {
     /// Events waiting for room in the application's stream; while it is not empty the
     /// driver stops reading from the socket, so flow control reaches the server.
     outbox: VecDeque<Event>,
-    deliveries: HashMap<u64, (Completer<DeliveryResult>, Arc<AtomicU32>)>,
-    /// Publish tokens not yet complete, for flush.
-    outstanding: BTreeSet<u64>,
+    /// Publishes not yet complete, by token (what a flush waits for); `None` for the parked
+    /// one, whose completer is still in its job.
+    deliveries: Pending<Option<Completer<DeliveryResult>>>,
     last_token: u64,
     flushes: Vec<(u64, Completer<Result<(), Error>>)>,
     subscribes: HashMap<u64, Completer<Result<SubscribeOutcome, Error>>>,
@@ -177,8 +178,7 @@ impl Driver {
             events,
             events_open: true,
             outbox: VecDeque::new(),
-            deliveries: HashMap::new(),
-            outstanding: BTreeSet::new(),
+            deliveries: Pending::default(),
             last_token: 0,
             flushes: Vec::new(),
             subscribes: HashMap::new(),
@@ -506,18 +506,17 @@ impl Driver {
         let weight = job.request.payload.len() + job.request.topic.len();
         if self.options.queue.overflow == OverflowPolicy::Block && !self.session.has_queue_room(weight) {
             // Hold it (and with it the publish channel) until the queue has room.
-            self.outstanding.insert(job.token);
+            self.deliveries.insert(job.token, None);
             self.parked = Some(job);
             return;
         }
-        let PublishJob { token, request, done, packet_id } = job;
+        let PublishJob { token, request, done } = job;
         match self.session.handle_command(Instant::now().into_std(), Command::Publish { token, request }) {
             Ok(()) => {
-                self.outstanding.insert(token);
-                self.deliveries.insert(token, (done, packet_id));
+                self.deliveries.insert(token, Some(done));
             }
             Err(e) => {
-                self.outstanding.remove(&token);
+                self.deliveries.remove(token);
                 done.complete(Err(e.into()));
                 self.complete_flushes();
             }
@@ -676,8 +675,8 @@ impl Driver {
                 }));
             }
             S::PacketIdAssigned { token, packet_id } => {
-                if let Some((_, slot)) = self.deliveries.get(&token) {
-                    slot.store(u32::from(packet_id.get()), Ordering::Relaxed);
+                if let Some(Some(done)) = self.deliveries.get(token) {
+                    done.set_aux(u32::from(packet_id.get()));
                 }
             }
             S::PublishDone { token, result } => {
@@ -688,25 +687,22 @@ impl Driver {
                     self.emit(Event::Dropped { token, reason: e.to_string() });
                 }
                 let result = result.map_err(Error::from);
-                let entry = self.deliveries.remove(&token);
+                let entry = self.deliveries.remove(token).flatten();
                 if self.counters.delivery_events.load(Ordering::Relaxed) {
                     let packet_id = match (&result, &entry) {
                         (Ok(o), _) => o.packet_id,
-                        (Err(_), Some((_, p))) => {
-                            crate::codec::PacketId::new(p.load(Ordering::Relaxed) as u16)
-                        }
+                        (Err(_), Some(done)) => crate::codec::PacketId::new(done.aux() as u16),
                         (Err(_), None) => None,
                     };
                     // The Delivery completes before the event is out, so that whoever reacts
                     // to the event finds the Delivery done.
-                    if let Some((done, _)) = entry {
+                    if let Some(done) = entry {
                         done.complete(result.clone());
                     }
                     self.emit(Event::PublishComplete { token, packet_id, result });
-                } else if let Some((done, _)) = entry {
+                } else if let Some(done) = entry {
                     done.complete(result);
                 }
-                self.outstanding.remove(&token);
                 self.complete_flushes();
             }
             S::SubscribeDone { token, reason_codes, properties } => {
@@ -739,7 +735,7 @@ impl Driver {
         if self.flushes.is_empty() {
             return;
         }
-        let oldest = self.outstanding.first().copied();
+        let oldest = self.deliveries.first();
         let taken = self.last_token;
         // Done when every publish up to `upto` has been taken from the channel (one held back
         // behind a parked publish is not yet outstanding) and none of them is outstanding.

@@ -1,7 +1,7 @@
 //! Topic aliases (3.3.2.3.4) in both directions. Both maps live for one network connection
 //! only ([MQTT-3.3.2-7]): they are reset whenever a connection is opened.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Aliases the server uses towards us: alias -> topic.
 #[derive(Debug, Default)]

@@ -1,7 +1,9 @@
 //! Incoming QoS 1 and QoS 2 state: exactly-once bookkeeping, acknowledgements in the order the
 //! specification requires, and our own Receive Maximum enforced on the server.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashSet as HashSet;
 
 use crate::codec::{PacketId, QoS};
 

@@ -34,7 +34,9 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -310,11 +312,13 @@ pub struct PublishOutcome {
 }
 
 /// What goes out next, before it is turned into bytes or a packet.
+#[allow(clippy::large_enum_variant)] // see AtMostOnce
 enum Next {
     /// PUBREL resends and subscribes: rare, so boxed to keep `Next` small.
     Packet(Box<Packet>),
-    /// A QoS 0 message, no longer the engine's once sent.
-    AtMostOnce(Box<Outgoing>),
+    /// A QoS 0 message, no longer the engine's once sent. Not boxed: one per message, and a
+    /// move costs less than an allocation.
+    AtMostOnce(Outgoing),
     /// A message in flight, by identifier: sent for the first time or again after a resume.
     Inflight { id: PacketId, resend: bool },
 }
@@ -430,14 +434,14 @@ pub struct Session {
 
     queue: queue::SendQueue,
     /// Outgoing QoS>0 messages holding a packet identifier: O(1) per acknowledgement.
-    inflight: HashMap<PacketId, Outgoing>,
+    inflight: FxHashMap<PacketId, Outgoing>,
     /// Packet identifiers to send again after a resume, in original order.
     resend: VecDeque<PacketId>,
     /// Send quota (4.9): QoS>0 PUBLISH we may still send on this connection.
     send_quota: u16,
 
     controls_waiting: VecDeque<Control>,
-    controls_inflight: HashMap<PacketId, Control>,
+    controls_inflight: FxHashMap<PacketId, Control>,
 
     incoming: Incoming,
     in_aliases: IncomingAliases,
@@ -484,11 +488,11 @@ impl Session {
             next_seq: 1,
             next_packet_id: 1,
             queue: queue::SendQueue::default(),
-            inflight: HashMap::new(),
+            inflight: FxHashMap::default(),
             resend: VecDeque::new(),
             send_quota: u16::MAX,
             controls_waiting: VecDeque::new(),
-            controls_inflight: HashMap::new(),
+            controls_inflight: FxHashMap::default(),
             incoming: Incoming::default(),
             in_aliases: IncomingAliases::default(),
             out_aliases: OutgoingAliases::default(),
@@ -893,7 +897,7 @@ impl Session {
                         properties: AckProperties::default(),
                     }),
                 });
-                return Some(Next::AtMostOnce(Box::new(item)));
+                return Some(Next::AtMostOnce(item));
             }
             if self.send_quota == 0 {
                 return None;
