@@ -358,9 +358,24 @@ class Run:
     cpu_s: float = 0.0
     maxrss_kb: int = 0
     wall_s: float = 0.0
+    broker_cpu_s: float | None = None
 
 
-def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeout: float, extra: list[str]) -> Run:
+def cpu_seconds_of(pid: int | None) -> float | None:
+    """user+sys CPU seconds a process has used so far (from /proc; None when unreadable)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after it are fixed.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeout: float, extra: list[str],
+            broker_pid: int | None = None) -> Run:
     args = [
         "--workload", w.kind, "--port", str(port), "--host", "127.0.0.1", "--qos", str(w.qos), "--size", str(w.size),
         "--n", str(n), "--timeout", f"{timeout:.0f}", "--topic", f"bench/{w.name}/{client.name}/{round_no}/{time.monotonic_ns()}",
@@ -375,6 +390,7 @@ def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeo
         if launched:
             # The child is forked by the small launcher so that its ru_maxrss is its own.
             cmd = [str(LAUNCH), "--rusage", ru_file.name, "--timeout", f"{hard_timeout:.0f}", "--", *cmd]
+        broker_cpu0 = cpu_seconds_of(broker_pid)
         t0 = time.monotonic()
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         env.pop("RUST_LOG", None)
@@ -402,6 +418,9 @@ def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeo
             time.sleep(0.005)
         proc.returncode = os.waitstatus_to_exitcode(status) if status is not None else -9
         run.wall_s = time.monotonic() - t0
+        broker_cpu1 = cpu_seconds_of(broker_pid)
+        if broker_cpu0 is not None and broker_cpu1 is not None:
+            run.broker_cpu_s = broker_cpu1 - broker_cpu0
         if launched:
             try:
                 ru = json.loads(Path(ru_file.name).read_text() or "{}")
@@ -442,7 +461,9 @@ def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeo
 # metric name -> (unit, which way is better, how to read it from a run)
 def metrics_of(w: Workload) -> list[tuple[str, str, str]]:
     if w.kind in ("pub", "e2e"):
-        return [("msgs_per_s", "msg/s", "higher"), ("cpu_us_per_msg", "µs", "lower"), ("peak_rss_kb", "KiB", "lower")]
+        # broker_cpu_pct is context, not a score: a broker near 100 % of its core is the limit.
+        return [("msgs_per_s", "msg/s", "higher"), ("cpu_us_per_msg", "µs", "lower"), ("peak_rss_kb", "KiB", "lower"),
+                ("broker_cpu_pct", "% of a core", "context")]
     if w.kind == "lat":
         return [("p50_us", "µs", "lower"), ("p99_us", "µs", "lower"), ("max_us", "µs", "lower"),
                 ("cpu_us_per_msg", "µs", "lower"), ("peak_rss_kb", "KiB", "lower")]
@@ -456,6 +477,12 @@ def value_of(run: Run, metric: str) -> float | None:
         return run.cpu_s / n * 1e6 if n else None
     if metric == "peak_rss_kb":
         return float(run.maxrss_kb)
+    if metric == "broker_cpu_pct":
+        # Over the measured window; the broker's share of connect and disconnect is negligible.
+        el = r.get("elapsed_s")
+        if run.broker_cpu_s is None or not isinstance(el, (int, float)) or el <= 0:
+            return None
+        return run.broker_cpu_s / el * 100
     v = r.get(metric)
     return float(v) if isinstance(v, (int, float)) else None
 
@@ -475,6 +502,8 @@ def fmt(v: float | None, metric: str) -> str:
         return f"{v:,.1f} KiB"
     if metric == "connect_s":
         return f"{v:.2f} s"
+    if metric == "broker_cpu_pct":
+        return f"{v:.0f} %"
     if abs(v) >= 100:
         return f"{v:,.0f}"
     return f"{v:.2f}"
@@ -615,7 +644,8 @@ def main() -> int:
                             notes.append(f"{c.name} idle: {n:,} clients, not {idle_clients:,}: the open-file limit is "
                                          f"{nofile} and each of its clients holds {c.fds_per_client} files")
                     ensure_broker()
-                    r = run_one(c, w, broker.port, n, rnd, timeout if w.kind != "idle" else max(timeout, 120), extra)
+                    r = run_one(c, w, broker.port, n, rnd, timeout if w.kind != "idle" else max(timeout, 120), extra,
+                                broker.proc.pid if broker.proc else None)
                     runs.append(r)
                     shown = ""
                     if r.ok:
@@ -662,6 +692,8 @@ def main() -> int:
     quick_ratios: dict[str, float] = {}
     for w in workloads:
         for metric, unit, better in metrics_of(w):
+            if better == "context":
+                continue
             for f in FACES:
                 tc = next((c for c in clients.values() if c.role == "tether" and c.key == f), None)
                 for p in PEERS:
@@ -694,7 +726,9 @@ def main() -> int:
     md.append("")
     md.append("Ratios are tether ÷ peer of the medians: for msg/s above 1 favours tether; for time, CPU "
               "and memory below 1 does. CPU is user+sys of the client process per message (wait4), peak RSS "
-              "its ru_maxrss; e2e and latency runs hold both the publisher and the subscriber.")
+              "its ru_maxrss; e2e and latency runs hold both the publisher and the subscriber. broker_cpu_pct is "
+              "mosquitto's user+sys CPU (/proc) over the measured window, in % of one core: near 100 % the "
+              "single-threaded broker, not the client, sets the pace, and CPU per message compares the clients.")
     md.append("")
     for w in workloads:
         present = [c for c in clients.values() if any(r.client == c.name and r.workload == w.name for r in runs)]
@@ -703,7 +737,8 @@ def main() -> int:
         ms = metrics_of(w)
         md.append(f"## {w.name} — {w.title}")
         md.append("")
-        head = ["client", *[f"{m} ({u}, {b} is better)" for m, u, b in ms], "N", "ok runs"]
+        head = ["client", *[f"{m} ({u})" if b == "context" else f"{m} ({u}, {b} is better)" for m, u, b in ms],
+                "N", "ok runs"]
         md.append("| " + " | ".join(head) + " |")
         md.append("|" + "---|" * len(head))
         for c in present:
@@ -753,7 +788,8 @@ def main() -> int:
         "ratios": ratios,
         "notes": notes,
         "runs": [{"client": r.client, "workload": r.workload, "round": r.round, "n": r.n, "ok": r.ok, "error": r.error,
-                  "cpu_s": round(r.cpu_s, 4), "maxrss_kb": r.maxrss_kb, "wall_s": round(r.wall_s, 3), "result": r.result}
+                  "cpu_s": round(r.cpu_s, 4), "maxrss_kb": r.maxrss_kb,
+                  "broker_cpu_s": None if r.broker_cpu_s is None else round(r.broker_cpu_s, 3), "wall_s": round(r.wall_s, 3), "result": r.result}
                  for r in runs],
     }
     (RESULTS / "latest.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
