@@ -97,7 +97,9 @@ impl MqttOptions {
             tcp_nodelay: true,
             event_capacity: 10_000,
             delivery_events: false,
-            request_capacity: 1_024,
+            // The hand-off to the driver, which drains it in batches: a larger channel only
+            // adds memory, and slack beyond the queue limit under the Block policy.
+            request_capacity: 128,
             before_connect: None,
             authenticator: None,
         }
