@@ -144,9 +144,10 @@ pub(crate) struct Driver {
     subscribes: HashMap<u64, Completer<Result<SubscribeOutcome, Error>>>,
     unsubscribes: HashMap<u64, Completer<Result<Vec<UnsubAckReasonCode>, Error>>>,
     next_control_token: u64,
-    /// A publish refused for a full queue under `OverflowPolicy::Block`: retried after
-    /// progress, and no further publish is taken from the channel meanwhile.
-    parked: Option<PublishJob>,
+    /// Publishes refused for a full queue under `OverflowPolicy::Block`, oldest first:
+    /// retried in order after progress, and no further publish is taken from the channel
+    /// while any waits.
+    parked: VecDeque<PublishJob>,
     connect_waiter: Option<Completer<Result<ConnAck, Error>>>,
     disconnect_waiter: Option<Completer<Result<(), Error>>>,
     counters: Arc<Counters>,
@@ -185,7 +186,7 @@ impl Driver {
             subscribes: HashMap::new(),
             unsubscribes: HashMap::new(),
             next_control_token: 1,
-            parked: None,
+            parked: VecDeque::new(),
             connect_waiter: None,
             disconnect_waiter: None,
             counters,
@@ -216,7 +217,7 @@ impl Driver {
 
     /// Not connected: take requests (publishes queue in the session) until a Connect.
     async fn idle(&mut self) {
-        let accept_publish = self.parked.is_none();
+        let accept_publish = self.parked.is_empty();
         let deliver = !self.outbox.is_empty() && self.events_open;
         let events = self.events.clone();
         tokio::select! {
@@ -225,7 +226,7 @@ impl Driver {
                 None => self.mode = Mode::Stopped,
             },
             p = self.publishes.recv(), if accept_publish => match p {
-                Some(p) => self.on_publish(p),
+                Some(p) => self.on_publish(p, Instant::now().into_std()),
                 None => self.mode = Mode::Stopped,
             },
             // Events produced as the last connection ended (Disconnected, failed deliveries)
@@ -331,7 +332,7 @@ impl Driver {
             if self.mode != Mode::Running {
                 return;
             }
-            let accept_publish = self.parked.is_none();
+            let accept_publish = self.parked.is_empty();
             let deliver = !self.outbox.is_empty() && self.events_open;
             // A clone, so that a permit borrows it rather than `self`.
             let events = self.events.clone();
@@ -342,7 +343,7 @@ impl Driver {
                     None => self.mode = Mode::Stopped,
                 },
                 p = self.publishes.recv(), if accept_publish => match p {
-                    Some(p) => self.on_publish(p),
+                    Some(p) => self.on_publish(p, Instant::now().into_std()),
                     None => self.mode = Mode::Stopped,
                 },
                 permit = events.reserve(), if deliver => self.deliver(permit.ok()),
@@ -363,6 +364,12 @@ impl Driver {
         self.connected_at = None;
         self.session.connection_opened(Instant::now().into_std());
         let mut io_error: Option<String> = None;
+        // One timer for the whole connection, moved only when the engine's deadline moves:
+        // a new Sleep per turn of the loop registered and removed a timer entry each time.
+        let timer = tokio::time::sleep_until(connack_deadline);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let mut batch: Vec<PublishJob> = Vec::with_capacity(256);
         for _ in 0..u64::MAX {
             self.pump(Some(&mut wbuf));
             if self.session.wants_close() && wbuf.is_empty() {
@@ -383,9 +390,18 @@ impl Driver {
             let read = self.outbox.len() < 64 || !self.events_open;
             // Under the Block policy, take publishes again only once the queue has room for a
             // batch: refilling one slot at a time wakes the publishing task once per message.
-            let accept_publish = self.parked.is_none() && self.batch_room();
+            let accept_publish = self.parked.is_empty() && self.batch_room();
+            let take = self.publish_batch_limit();
             let deliver = !self.outbox.is_empty() && self.events_open;
-            let events = self.events.clone();
+            // A sender of our own only while there is something to deliver (the branch needs
+            // it while `self` is borrowed by the others).
+            let events = deliver.then(|| self.events.clone());
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(d);
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 r = rd.read_buf(&mut rbuf), if read => match r {
                     Ok(0) => break,
@@ -400,22 +416,22 @@ impl Driver {
                     Some(c) => self.on_control(c),
                     None => self.mode = Mode::Stopped,
                 },
-                p = self.publishes.recv(), if accept_publish => match p {
-                    Some(p) => {
-                        self.on_publish(p);
-                        // Take what else is waiting, so that it goes out in one write.
-                        for _ in 0..255 {
-                            if self.parked.is_some() { break }
-                            match self.publishes.try_recv() {
-                                Ok(p) => self.on_publish(p),
-                                Err(_) => break,
-                            }
-                        }
+                // Everything waiting at once (up to what the queue takes), so that it goes out
+                // in one write and a publisher blocked on the channel is woken once per batch
+                // rather than once per message.
+                n = self.publishes.recv_many(&mut batch, take), if accept_publish => {
+                    if n == 0 {
+                        self.mode = Mode::Stopped;
                     }
-                    None => self.mode = Mode::Stopped,
-                },
-                permit = events.reserve(), if deliver => self.deliver(permit.ok()),
-                _ = sleep_until_opt(deadline), if deadline.is_some() => {
+                    let now = Instant::now().into_std();
+                    for p in batch.drain(..) {
+                        self.on_publish(p, now);
+                    }
+                }
+                permit = reserve(events.as_ref()), if deliver => self.deliver(permit),
+                _ = &mut timer, if armed.is_some() => {
+                    // Fired: re-arm on the next turn even if the deadline stays the same.
+                    armed = None;
                     self.session.handle_timeout(Instant::now().into_std());
                 }
             }
@@ -461,7 +477,7 @@ impl Driver {
     }
 
     /// Drain the engine: packets into `wbuf` (when connected), events to their owners. Also
-    /// retries a parked publish once there is room.
+    /// retries the parked publishes once there is room.
     fn pump(&mut self, mut wbuf: Option<&mut BytesMut>) {
         let now = Instant::now().into_std();
         for _ in 0..16 {
@@ -481,16 +497,23 @@ impl Driver {
             while let Some(ev) = self.session.poll_event() {
                 self.on_session_event(ev);
             }
-            match self.parked.take() {
-                Some(job)
-                    if self.session.has_queue_room(job.request.payload.len() + job.request.topic.len()) =>
-                {
-                    self.on_publish(job);
+            let mut moved = false;
+            for _ in 0..self.parked.len() {
+                let fits = self.parked.front().is_some_and(|j| self.session.has_queue_room(weight(j)));
+                match self.parked.pop_front() {
+                    Some(job) if fits => {
+                        self.submit(job, now);
+                        moved = true;
+                    }
+                    Some(job) => {
+                        self.parked.push_front(job);
+                        break;
+                    }
+                    None => break,
                 }
-                other => {
-                    self.parked = other;
-                    break;
-                }
+            }
+            if !moved {
+                break;
             }
         }
         self.counters.queued.store(self.session.queued() as u64, Ordering::Relaxed);
@@ -502,17 +525,24 @@ impl Driver {
         self.counters.retransmissions.store(stats.retransmissions, Ordering::Relaxed);
     }
 
-    fn on_publish(&mut self, job: PublishJob) {
+    fn on_publish(&mut self, job: PublishJob, now: std::time::Instant) {
         self.last_token = self.last_token.max(job.token);
-        let weight = job.request.payload.len() + job.request.topic.len();
-        if self.options.queue.overflow == OverflowPolicy::Block && !self.session.has_queue_room(weight) {
-            // Hold it (and with it the publish channel) until the queue has room.
+        if self.options.queue.overflow == OverflowPolicy::Block
+            && (!self.parked.is_empty() || !self.session.has_queue_room(weight(&job)))
+        {
+            // Hold it (and with it the publish channel) until the queue has room, behind any
+            // publish already held.
             self.deliveries.insert(job.token, None);
-            self.parked = Some(job);
+            self.parked.push_back(job);
             return;
         }
+        self.submit(job, now);
+    }
+
+    /// Hand a publish to the engine.
+    fn submit(&mut self, job: PublishJob, now: std::time::Instant) {
         let PublishJob { token, request, done } = job;
-        match self.session.handle_command(Instant::now().into_std(), Command::Publish { token, request }) {
+        match self.session.handle_command(now, Command::Publish { token, request }) {
             Ok(()) => {
                 self.deliveries.insert(token, Some(done));
             }
@@ -603,6 +633,15 @@ impl Driver {
         }
     }
 
+    /// How many publishes to take from the channel at once: under Block no more than the
+    /// queue has slots for, so that they need not be parked.
+    fn publish_batch_limit(&self) -> usize {
+        if self.options.queue.overflow != OverflowPolicy::Block {
+            return 256;
+        }
+        self.session.queue_free_slots().clamp(1, 256)
+    }
+
     /// Is there room in the send queue for a batch of publishes (always true unless the
     /// Block policy holds publishers back)?
     fn batch_room(&self) -> bool {
@@ -617,12 +656,13 @@ impl Driver {
     /// request being handled) has been seen; it is already in the channel, since the client
     /// sent it before the request.
     fn take_publishes_upto(&mut self, upto: u64) {
+        let now = Instant::now().into_std();
         for _ in 0..1_000_000 {
-            if self.last_token >= upto || self.parked.is_some() {
+            if self.last_token >= upto || !self.parked.is_empty() {
                 return;
             }
             match self.publishes.try_recv() {
-                Ok(job) => self.on_publish(job),
+                Ok(job) => self.on_publish(job, now),
                 Err(_) => return,
             }
         }
@@ -782,9 +822,15 @@ impl Driver {
     }
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
+/// What a publish counts against the queue's byte limit.
+fn weight(job: &PublishJob) -> usize {
+    job.request.payload.len() + job.request.topic.len()
+}
+
+/// Room for one event in the application's stream (None: nobody listens any more).
+async fn reserve(events: Option<&mpsc::Sender<Event>>) -> Option<mpsc::Permit<'_, Event>> {
+    match events {
+        Some(events) => events.reserve().await.ok(),
         None => std::future::pending().await,
     }
 }
