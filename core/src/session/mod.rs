@@ -439,6 +439,8 @@ pub struct Session {
     resend: VecDeque<PacketId>,
     /// Send quota (4.9): QoS>0 PUBLISH we may still send on this connection.
     send_quota: u16,
+    /// The quota ran out: new messages wait until a batch of it is back (see `refill_at`).
+    refilling: bool,
 
     controls_waiting: VecDeque<Control>,
     controls_inflight: FxHashMap<PacketId, Control>,
@@ -491,6 +493,7 @@ impl Session {
             inflight: FxHashMap::default(),
             resend: VecDeque::new(),
             send_quota: u16::MAX,
+            refilling: false,
             controls_waiting: VecDeque::new(),
             controls_inflight: FxHashMap::default(),
             incoming: Incoming::default(),
@@ -900,7 +903,17 @@ impl Session {
                 return Some(Next::AtMostOnce(item));
             }
             if self.send_quota == 0 {
+                self.refilling = true;
                 return None;
+            }
+            // Once the window was full, refill it in batches rather than one message per
+            // acknowledgement (the silly-window rule of TCP): a broker such as mosquitto then
+            // gets fewer, larger writes. Only a client that fills the window waits.
+            if self.refilling {
+                if self.send_quota < self.refill_at() {
+                    return None;
+                }
+                self.refilling = false;
             }
             let id = self.allocate_packet_id()?;
             let mut item = self.queue.pop_front()?;
@@ -1236,6 +1249,7 @@ impl Session {
             },
         };
         self.send_quota = self.server.receive_maximum;
+        self.refilling = false;
         self.out_aliases.reset(self.server.topic_alias_maximum);
         if let Some(id) = &p.assigned_client_identifier {
             // Keep it: the next connection must present it to resume the session.
@@ -1500,6 +1514,12 @@ impl Session {
         }
         self.transmit.push_back(Packet::PubComp(comp));
         self.incoming.flow_completed();
+    }
+
+    /// Free quota at which new messages go out again after the window was full: a quarter
+    /// of the server's Receive Maximum, at most 256.
+    fn refill_at(&self) -> u16 {
+        (self.server.receive_maximum / 4).clamp(1, 256)
     }
 
     fn release_quota(&mut self) {

@@ -362,6 +362,41 @@ fn server_receive_maximum_limits_the_window_and_the_rest_waits_in_order() {
     assert_eq!(topics, vec!["t/3"]);
 }
 
+/// Once the window is full, new messages wait until a quarter of it is free again (here 2 of
+/// 8), so that they go out in batches; a window that never filled sends at once.
+#[test]
+fn a_full_window_is_refilled_in_batches() {
+    let mut h = Harness::with(no_alias);
+    h.connect_with(false, ConnAckProperties { receive_maximum: Some(8), ..Default::default() });
+    for t in 1..=3 {
+        h.publish(t, &format!("t/{t}"), QoS::AtLeastOnce).unwrap();
+    }
+    let sent = h.take_sent();
+    let ids: Vec<PacketId> = publishes(&sent).iter().map(|p| p.packet_id.unwrap()).collect();
+    h.server(Packet::PubAck(PubAck::new(ids[0])));
+    h.publish(4, "t/4", QoS::AtLeastOnce).unwrap();
+    let topics =
+        |sent: &[Packet]| -> Vec<String> { publishes(sent).iter().map(|p| p.topic.clone()).collect() };
+    assert_eq!(topics(&h.take_sent()), vec!["t/4"], "the window never filled: no waiting");
+    for t in 5..=13 {
+        h.publish(t, &format!("t/{t}"), QoS::AtLeastOnce).unwrap();
+    }
+    let sent = h.take_sent();
+    assert_eq!(topics(&sent), vec!["t/5", "t/6", "t/7", "t/8", "t/9"], "the window is full at 8");
+    let mut unacked: VecDeque<PacketId> = ids[1..].iter().copied().collect();
+    unacked.extend(publishes(&sent).iter().map(|p| p.packet_id.unwrap()));
+    let mut ack = |h: &mut Harness| {
+        let id = unacked.pop_front().unwrap();
+        h.server(Packet::PubAck(PubAck::new(id)));
+        h.take_sent()
+    };
+    assert!(topics(&ack(&mut h)).is_empty(), "one free slot is not a batch");
+    assert_eq!(topics(&ack(&mut h)), vec!["t/10", "t/11"]);
+    assert!(topics(&ack(&mut h)).is_empty());
+    assert_eq!(topics(&ack(&mut h)), vec!["t/12", "t/13"]);
+    assert_eq!(h.s.queued(), 0);
+}
+
 // ----- session resume ----------------------------------------------------------------------
 
 fn persistent() -> Harness {
