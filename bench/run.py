@@ -4,7 +4,9 @@
 Starts its own mosquitto on a free 127.0.0.1 port, builds the benchmark programs, runs every
 client (tether from Rust, C and Python; rumqttc, Paho C, libmosquitto, paho-mqtt) on the same
 workloads, interleaved round by round, and writes medians and tether/peer ratios to
-bench/results/latest.md and bench/results/latest.json (and prints them).
+bench/results/latest.md and bench/results/latest.json (and prints them). raw-c, a reference
+publisher (one thread, pre-encoded packets, no library), runs the publish workloads beside them
+to show what the broker accepts; it is never part of a ratio.
 
 Each client x workload run is its own process (a small program that prints one JSON line);
 CPU time and peak RSS come from wait4() on that child.
@@ -104,8 +106,8 @@ ALL_WORKLOADS = [
 @dataclass
 class Client:
     name: str
-    role: str  # "tether" or "peer"
-    key: str  # face (rust/c/python) or peer name
+    role: str  # "tether", "peer" or "reference" (shown beside the others, never in a ratio)
+    key: str  # face (rust/c/python), peer name, or reference name
     command: list[str]
     workloads: set[str]
     available: bool = True
@@ -125,6 +127,7 @@ def make_clients() -> list[Client]:
         Client("paho-c", "peer", "paho-c", [str(C_DIR / "paho_bench")], no_idle),
         Client("libmosquitto", "peer", "libmosquitto", [str(C_DIR / "mosq_bench")], no_idle),
         Client("paho-mqtt", "peer", "paho-mqtt", [str(PEER_VENV_PY), str(BENCH / "python" / "bench_paho.py")], no_idle),
+        Client("raw-c", "reference", "raw", [str(C_DIR / "raw_bench")], {"pub"}),
     ]
 
 
@@ -209,6 +212,16 @@ def build(clients: dict[str, Client], notes: list[str], no_build: bool) -> None:
                 log(out[-3000:])
         if p.available and not (C_DIR / src).exists():
             p.available, p.note = False, f"skipped: bench/c/{src} is not built"
+
+    # The reference publisher: plain sockets, no library.
+    r = clients["raw-c"]
+    if not no_build:
+        ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / "raw_bench"), str(BENCH / "c" / "raw_bench.c")])
+        if not ok:
+            r.available, r.note = False, "skipped: bench/c/raw_bench.c does not compile"
+            log(out[-3000:])
+    if r.available and not (C_DIR / "raw_bench").exists():
+        r.available, r.note = False, "skipped: bench/c/raw_bench is not built"
 
     t = clients["tether-python"]
     if not TETHER_VENV_PY.exists():
@@ -683,7 +696,7 @@ def main() -> int:
                 if med is not None:
                     medians[(c.name, w.name, metric)] = med
                 records.append({
-                    "client": c.name, "role": c.role, ("face" if c.role == "tether" else "peer"): c.key,
+                    "client": c.name, "role": c.role, {"tether": "face", "peer": "peer"}.get(c.role, "reference"): c.key,
                     "workload": w.name, "metric": metric, "unit": unit, "better": better,
                     "median": med, "values": vals, "runs": len(rs), "failed": len(rs) - len(good),
                     "n": good[0].n if good else None,
@@ -728,7 +741,9 @@ def main() -> int:
               "and memory below 1 does. CPU is user+sys of the client process per message (wait4), peak RSS "
               "its ru_maxrss; e2e and latency runs hold both the publisher and the subscriber. broker_cpu_pct is "
               "mosquitto's user+sys CPU (/proc) over the measured window, in % of one core: near 100 % the "
-              "single-threaded broker, not the client, sets the pace, and CPU per message compares the clients.")
+              "single-threaded broker, not the client, sets the pace, and CPU per message compares the clients. "
+              "raw-c is a reference, not a peer: one thread, pre-encoded packets, no library; its rows show what "
+              "the broker accepts when the client costs almost nothing, and it is in no ratio.")
     md.append("")
     for w in workloads:
         present = [c for c in clients.values() if any(r.client == c.name and r.workload == w.name for r in runs)]
@@ -744,7 +759,8 @@ def main() -> int:
         for c in present:
             rs = [r for r in runs if r.client == c.name and r.workload == w.name]
             good = [r for r in rs if r.ok]
-            cells = [c.name, *[fmt(medians.get((c.name, w.name, m)), m) for m, _, _ in ms],
+            label = c.name + (" (reference)" if c.role == "reference" else "")
+            cells = [label, *[fmt(medians.get((c.name, w.name, m)), m) for m, _, _ in ms],
                      f"{good[0].n:,}" if good else "—", f"{len(good)}/{len(rs)}"]
             md.append("| " + " | ".join(cells) + " |")
         for m, u, b in ms[: 1 if w.kind == "idle" else 2]:

