@@ -593,7 +593,9 @@ tether_result tether_client_set_on_disconnect(tether_client *client,
 
 /**
  * Sets (or with NULL removes) the on_delivery callback. Publishes that complete while no
- * callback is set are not reported later (and cost nothing to report).
+ * callback is set are not reported later (and cost nothing to report). A callback per
+ * message costs about 0.5-1 us of CPU each (measured with 64-byte QoS 0
+ * publishes); to learn only that a burst is delivered, `tether_client_flush` is cheaper.
  */
 tether_result tether_client_set_on_delivery(tether_client *client,
                                             tether_on_delivery_callback callback,
