@@ -903,13 +903,14 @@ impl Session {
                 return Some(Next::AtMostOnce(item));
             }
             if self.send_quota == 0 {
-                self.refilling = true;
                 return None;
             }
             // Once the window was full, refill it in batches rather than one message per
             // acknowledgement (the silly-window rule of TCP): a broker such as mosquitto then
             // gets fewer, larger writes. Only a client that fills the window waits.
-            if self.refilling {
+            // A DISCONNECT waiting behind the queue takes whatever quota is free: what fits
+            // goes out before it rather than staying queued.
+            if self.refilling && self.disconnect_after.is_none() {
                 if self.send_quota < self.refill_at() {
                     return None;
                 }
@@ -918,6 +919,9 @@ impl Session {
             let id = self.allocate_packet_id()?;
             let mut item = self.queue.pop_front()?;
             self.send_quota -= 1;
+            if self.send_quota == 0 {
+                self.refilling = true;
+            }
             item.publish.packet_id = Some(id);
             item.state = OutgoingState::AwaitingAck;
             item.sent_epoch = self.epoch;

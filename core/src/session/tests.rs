@@ -395,6 +395,19 @@ fn a_full_window_is_refilled_in_batches() {
     assert!(topics(&ack(&mut h)).is_empty());
     assert_eq!(topics(&ack(&mut h)), vec!["t/12", "t/13"]);
     assert_eq!(h.s.queued(), 0);
+    // Waiting for a batch never holds back what a DISCONNECT should send first.
+    for t in 14..=16 {
+        h.publish(t, &format!("t/{t}"), QoS::AtLeastOnce).unwrap();
+    }
+    let after = topics(&ack(&mut h));
+    assert!(after.is_empty(), "the window is full again: one free slot waits, sent {after:?}");
+    let normal = DisconnectReasonCode::NormalDisconnection;
+    let cmd = Command::Disconnect { reason_code: normal, session_expiry_interval: None, reason_string: None };
+    h.s.handle_command(h.now, cmd).unwrap();
+    let sent = h.take_sent();
+    assert_eq!(topics(&sent), vec!["t/14"], "the free slot is used before DISCONNECT");
+    assert!(matches!(sent.last(), Some(Packet::Disconnect(_))));
+    assert_eq!(h.s.queued(), 2);
 }
 
 // ----- session resume ----------------------------------------------------------------------
