@@ -23,8 +23,8 @@ mod client;
 mod driver;
 
 pub use client::{
-    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, Error, ErrorKind, Event, Message,
-    MqttOptions, Pending, Stats, SubscribeOutcome,
+    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, DeliveryEvents, Error, ErrorKind, Event,
+    Message, MqttOptions, Pending, PublishCompletion, Stats, SubscribeOutcome,
 };
 pub use codec::{
     ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,

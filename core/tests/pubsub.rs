@@ -1,11 +1,13 @@
 //! Connect, subscribe and publish against a real mosquitto.
+// Deadlines for events from a real broker are measured in real time.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
 use std::time::Duration;
 
 use common::{messages, options};
-use tether_core::{AsyncClient, OverflowPolicy, QoS, SubAckReasonCode};
+use tether_core::{AsyncClient, DeliveryEvents, Event, OverflowPolicy, QoS, SubAckReasonCode};
 use tether_testkit::Broker;
 
 const T: Duration = Duration::from_secs(10);
@@ -109,6 +111,51 @@ async fn flush_waits_for_publishes_held_back_by_a_full_queue() {
     tokio::time::timeout(T, flushing).await.unwrap().unwrap();
     let undone: Vec<u64> = deliveries.iter().filter(|d| !d.is_done()).map(|d| d.token()).collect();
     assert!(undone.is_empty(), "flush returned before publishes {undone:?} completed");
+    client.disconnect().await.unwrap();
+}
+
+/// Batched delivery events report every publish once, each after its Delivery is done, and
+/// in far fewer events than publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_delivery_events_report_every_publish_once() {
+    let broker = Broker::start();
+    let client = AsyncClient::new(options("batched", broker.port()));
+    client.set_delivery_events(DeliveryEvents::Batched);
+    client.connect().await.unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..2000u32 {
+        let qos = if i % 3 == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        deliveries.push(client.publish("batched/t", qos, false, i.to_be_bytes().to_vec()).await.unwrap());
+    }
+    let mut reported = Vec::new();
+    let mut batches = 0;
+    let deadline = tokio::time::Instant::now() + T;
+    while reported.len() < deliveries.len() {
+        let event = tokio::time::timeout_at(deadline, client.recv()).await.expect("events in time").unwrap();
+        match event {
+            Event::PublishesComplete(batch) => {
+                batches += 1;
+                for c in batch {
+                    assert!(c.result.is_ok(), "{c:?}");
+                    let d = deliveries.iter().find(|d| d.token() == c.token).expect("a token we issued");
+                    assert!(d.is_done(), "the Delivery completes before its event");
+                    reported.push(c.token);
+                }
+            }
+            Event::PublishComplete { .. } => panic!("one event per publish in batched mode"),
+            _ => {}
+        }
+    }
+    // QoS 0 completes when written and QoS 1 at its PUBACK, so the two interleave; each
+    // kind keeps its order, and every publish is reported once.
+    let qos1 = |t: &u64| (t - deliveries[0].token()) % 3 != 0;
+    let reported_qos1: Vec<u64> = reported.iter().copied().filter(qos1).collect();
+    assert!(reported_qos1.windows(2).all(|w| w[0] < w[1]), "QoS 1 completions in order");
+    let mut sorted = reported.clone();
+    sorted.sort_unstable();
+    let issued: Vec<u64> = deliveries.iter().map(|d| d.token()).collect();
+    assert!(sorted == issued, "every publish reported once ({} reports)", reported.len());
+    assert!(batches < deliveries.len() / 4, "{batches} batches for {} publishes", deliveries.len());
     client.disconnect().await.unwrap();
 }
 

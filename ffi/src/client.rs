@@ -17,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tether_core::codec::{RetainHandling, SubscribeProperties, Subscription, SubscriptionOptions};
 use tether_core::{
-    Client, DisconnectCause, DisconnectReasonCode, Error, Event, PublishProperties, ServerAddr,
+    Client, DeliveryEvents, DisconnectCause, DisconnectReasonCode, Error, Event, PublishOutcome,
+    PublishProperties, ServerAddr,
 };
 use tokio::sync::Notify;
 
@@ -283,6 +284,13 @@ impl ClientShared {
         }
     }
 
+    fn report_delivery(&self, token: u64, result: Result<PublishOutcome, Error>) {
+        match result {
+            Ok(outcome) => self.on_delivery(token, tether_result::TETHER_OK, outcome.reason_code as u8),
+            Err(e) => self.on_delivery(token, result_of_kind(e.kind()), e.reason_code().unwrap_or(0)),
+        }
+    }
+
     fn handle(&self, event: Event) {
         match event {
             Event::Message(m) => self.deliver_message(MessageData::new(m)),
@@ -303,10 +311,12 @@ impl ClientShared {
                 };
                 self.on_disconnect(reason_code.unwrap_or(0), result)
             }
-            Event::PublishComplete { token, result, .. } => match result {
-                Ok(outcome) => self.on_delivery(token, tether_result::TETHER_OK, outcome.reason_code as u8),
-                Err(e) => self.on_delivery(token, result_of_kind(e.kind()), e.reason_code().unwrap_or(0)),
-            },
+            Event::PublishComplete { token, result, .. } => self.report_delivery(token, result),
+            Event::PublishesComplete(batch) => {
+                for c in batch {
+                    self.report_delivery(c.token, c.result);
+                }
+            }
             Event::SessionLost { republished, failed } => {
                 tracing::warn!(republished, failed, "the server did not keep the session")
             }
@@ -453,7 +463,9 @@ impl tether_client {
             let shared = try_ref!(client);
             lock(&shared.callbacks).on_delivery = (callback, UserData(user_data));
             // Without a callback nobody reads delivery events: skip making them.
-            shared.client.as_async().set_delivery_events(callback.is_some());
+            // Batched: one event per turn of the client instead of one per message.
+            let mode = if callback.is_some() { DeliveryEvents::Batched } else { DeliveryEvents::Off };
+            shared.client.as_async().set_delivery_events(mode);
             Ok(())
         }
     }

@@ -352,6 +352,14 @@ impl Shared {
                 w.remember(*token, result);
                 w.waiting.contains_key(token)
             }
+            // Not enabled by this face (it asks for one event per delivery); handled alike.
+            Event::PublishesComplete(batch) => {
+                let mut w = lock(&self.delivery_waiters);
+                for c in batch.iter() {
+                    w.remember(c.token, &c.result);
+                }
+                batch.iter().any(|c| w.waiting.contains_key(&c.token))
+            }
             _ => true,
         });
         let needs_python = |e: &Event| match e {
@@ -441,6 +449,14 @@ impl Shared {
                 let waiters = lock(&self.delivery_waiters).waiting.remove(&token).unwrap_or_default();
                 for w in waiters {
                     aio::resolve_delivery(py, w, &result);
+                }
+            }
+            Event::PublishesComplete(batch) => {
+                for c in batch {
+                    let waiters = lock(&self.delivery_waiters).waiting.remove(&c.token).unwrap_or_default();
+                    for w in waiters {
+                        aio::resolve_delivery(py, w, &c.result);
+                    }
                 }
             }
         }

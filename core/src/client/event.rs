@@ -52,8 +52,53 @@ pub enum Event {
         packet_id: Option<crate::codec::PacketId>,
         result: Result<crate::session::PublishOutcome, crate::Error>,
     },
+    /// Publishes that completed, in order: what as many `PublishComplete` events would say,
+    /// in one (only with [`DeliveryEvents::Batched`]; a batch never holds back another event).
+    PublishesComplete(Vec<PublishCompletion>),
     /// A connection attempt failed; another follows after `delay`.
     Reconnecting { attempt: u32, delay: std::time::Duration, error: String },
+}
+
+/// One completed publish in [`Event::PublishesComplete`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishCompletion {
+    pub token: u64,
+    pub packet_id: Option<crate::codec::PacketId>,
+    pub result: Result<crate::session::PublishOutcome, crate::Error>,
+}
+
+/// Whether, and how, completed publishes are reported in the event stream.
+///
+/// ```no_run
+/// # fn f(client: &tether_core::AsyncClient) {
+/// use tether_core::DeliveryEvents;
+/// client.set_delivery_events(DeliveryEvents::Batched);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryEvents {
+    /// Not reported (await or wait for the `Delivery` instead).
+    #[default]
+    Off,
+    /// One [`Event::PublishComplete`] per publish.
+    Each,
+    /// [`Event::PublishesComplete`] with every publish completed in one turn of the client:
+    /// one event for many under load, which costs much less per message.
+    Batched,
+}
+
+impl DeliveryEvents {
+    pub(crate) fn to_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            1 => DeliveryEvents::Each,
+            2 => DeliveryEvents::Batched,
+            _ => DeliveryEvents::Off,
+        }
+    }
 }
 
 pub(crate) fn cause_reason_code(cause: &DisconnectCause) -> Option<u8> {

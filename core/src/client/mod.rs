@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 pub use error::{Error, ErrorKind};
-pub use event::{Event, Message};
+pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
 pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
 
 use crate::codec::Publish;
@@ -187,7 +187,9 @@ impl AsyncClient {
         let (ctx, crx) = mpsc::unbounded_channel();
         let (etx, erx) = mpsc::channel(options.event_capacity);
         let counters = Arc::new(Counters::default());
-        counters.delivery_events.store(options.delivery_events, Ordering::Relaxed);
+        let delivery_events =
+            if options.delivery_events { DeliveryEvents::Each } else { DeliveryEvents::Off };
+        counters.delivery_events.store(delivery_events.to_u8(), Ordering::Relaxed);
         let client_id = options.client_id.clone();
         let (stopped_tx, stopped) = completion(|| ());
         let driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
@@ -220,17 +222,18 @@ impl AsyncClient {
         self.inner.sent_token.fetch_max(token, Ordering::AcqRel);
     }
 
-    /// Switch [`Event::PublishComplete`] on or off while the client runs (the initial setting
-    /// is [`MqttOptions::set_delivery_events`]). Publishes completing after the call follow
-    /// the new setting. With nobody reading them, these events only cost time.
+    /// Choose how completed publishes are reported while the client runs (the initial setting
+    /// is [`MqttOptions::set_delivery_events`]: `true` is [`DeliveryEvents::Each`]). Publishes
+    /// completing after the call follow the new setting. With nobody reading them, these
+    /// events only cost time.
     ///
     /// ```no_run
     /// # fn run(client: tether_core::AsyncClient) {
-    /// client.set_delivery_events(true);
+    /// client.set_delivery_events(tether_core::DeliveryEvents::Each);
     /// # }
     /// ```
-    pub fn set_delivery_events(&self, enabled: bool) {
-        self.inner.counters.delivery_events.store(enabled, Ordering::Relaxed);
+    pub fn set_delivery_events(&self, mode: DeliveryEvents) {
+        self.inner.counters.delivery_events.store(mode.to_u8(), Ordering::Relaxed);
     }
 
     /// Stop the client's driver now, without DISCONNECT (the broker then publishes the will).

@@ -24,7 +24,9 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::client::completion::Completer;
 use crate::client::event::{cause_reason_code, describe_cause};
-use crate::client::{ConnectAttempt, Error, Event, Message, MqttOptions, SubscribeOutcome};
+use crate::client::{
+    ConnectAttempt, DeliveryEvents, Error, Event, Message, MqttOptions, PublishCompletion, SubscribeOutcome,
+};
 use crate::codec::{self, ConnAck, ConnectReasonCode, Decoded, DisconnectReasonCode, Subscription};
 use crate::codec::{SubscribeProperties, UnsubAckReasonCode, UnsubscribeProperties};
 use crate::session::{
@@ -105,9 +107,9 @@ pub(crate) struct Counters {
     pub server_maximum_qos: AtomicU8,
     pub server_maximum_packet_size: AtomicU32,
     pub server_retain_unavailable: AtomicBool,
-    /// Report completed publishes as `Event::PublishComplete` (from the options; switchable
-    /// while the client runs).
-    pub delivery_events: AtomicBool,
+    /// How completed publishes are reported (`DeliveryEvents` as u8; from the options,
+    /// switchable while the client runs).
+    pub delivery_events: AtomicU8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +138,8 @@ pub(crate) struct Driver {
     /// Events waiting for room in the application's stream; while it is not empty the
     /// driver stops reading from the socket, so flow control reaches the server.
     outbox: VecDeque<Event>,
+    /// Completions collected in this turn under `DeliveryEvents::Batched`.
+    completed: Vec<PublishCompletion>,
     /// Publishes not yet complete, by token (what a flush waits for); `None` for the parked
     /// one, whose completer is still in its job.
     deliveries: Pending<Option<Completer<DeliveryResult>>>,
@@ -180,6 +184,7 @@ impl Driver {
             events,
             events_open: true,
             outbox: VecDeque::new(),
+            completed: Vec::new(),
             deliveries: Pending::default(),
             last_token: 0,
             flushes: Vec::new(),
@@ -447,6 +452,7 @@ impl Driver {
             }
             self.on_session_event(ev);
         }
+        self.emit_completions();
         if let (DisconnectCause::ConnectionLost, Some(e)) = (&cause, &io_error) {
             debug!(error = %e, "connection lost");
         }
@@ -516,6 +522,7 @@ impl Driver {
                 break;
             }
         }
+        self.emit_completions();
         self.counters.queued.store(self.session.queued() as u64, Ordering::Relaxed);
         self.counters.queued_bytes.store(self.session.queued_bytes() as u64, Ordering::Relaxed);
         self.counters.inflight.store(self.session.inflight() as u64, Ordering::Relaxed);
@@ -729,7 +736,8 @@ impl Driver {
                 }
                 let result = result.map_err(Error::from);
                 let entry = self.deliveries.remove(token).flatten();
-                if self.counters.delivery_events.load(Ordering::Relaxed) {
+                let mode = DeliveryEvents::from_u8(self.counters.delivery_events.load(Ordering::Relaxed));
+                if mode != DeliveryEvents::Off {
                     let packet_id = match (&result, &entry) {
                         (Ok(o), _) => o.packet_id,
                         (Err(_), Some(done)) => crate::codec::PacketId::new(done.aux() as u16),
@@ -740,7 +748,11 @@ impl Driver {
                     if let Some(done) = entry {
                         done.complete(result.clone());
                     }
-                    self.emit(Event::PublishComplete { token, packet_id, result });
+                    if mode == DeliveryEvents::Batched {
+                        self.completed.push(PublishCompletion { token, packet_id, result });
+                    } else {
+                        self.emit(Event::PublishComplete { token, packet_id, result });
+                    }
                 } else if let Some(done) = entry {
                     done.complete(result);
                 }
@@ -789,9 +801,22 @@ impl Driver {
         }
     }
 
+    /// Hand the completions collected in this turn over as one event.
+    fn emit_completions(&mut self) {
+        if !self.completed.is_empty() {
+            let batch = std::mem::take(&mut self.completed);
+            self.emit(Event::PublishesComplete(batch));
+        }
+    }
+
     fn emit(&mut self, event: Event) {
         if !self.events_open {
+            self.completed.clear();
             return;
+        }
+        // Keep the order: completions collected before this event go first.
+        if !self.completed.is_empty() && !matches!(event, Event::PublishesComplete(_)) {
+            self.emit_completions();
         }
         if !self.outbox.is_empty() {
             // Keep the order: behind what already waits.
