@@ -505,18 +505,12 @@ impl Driver {
             }
             let mut moved = false;
             for _ in 0..self.parked.len() {
-                let fits = self.parked.front().is_some_and(|j| self.session.has_queue_room(weight(j)));
-                match self.parked.pop_front() {
-                    Some(job) if fits => {
-                        self.submit(job, now);
-                        moved = true;
-                    }
-                    Some(job) => {
-                        self.parked.push_front(job);
-                        break;
-                    }
-                    None => break,
+                if !self.parked.front().is_some_and(|j| self.session.has_queue_room(j.request.weight())) {
+                    break;
                 }
+                let Some(job) = self.parked.pop_front() else { break };
+                self.submit(job, now);
+                moved = true;
             }
             if !moved {
                 break;
@@ -535,7 +529,7 @@ impl Driver {
     fn on_publish(&mut self, job: PublishJob, now: std::time::Instant) {
         self.last_token = self.last_token.max(job.token);
         if self.options.queue.overflow == OverflowPolicy::Block
-            && (!self.parked.is_empty() || !self.session.has_queue_room(weight(&job)))
+            && (!self.parked.is_empty() || !self.session.has_queue_room(job.request.weight()))
         {
             // Hold it (and with it the publish channel) until the queue has room, behind any
             // publish already held.
@@ -845,11 +839,6 @@ impl Driver {
             }
         }
     }
-}
-
-/// What a publish counts against the queue's byte limit.
-fn weight(job: &PublishJob) -> usize {
-    job.request.payload.len() + job.request.topic.len()
 }
 
 /// Room for one event in the application's stream (None: nobody listens any more).

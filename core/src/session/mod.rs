@@ -137,6 +137,14 @@ pub struct PublishRequest {
     pub properties: PublishProperties,
 }
 
+impl PublishRequest {
+    /// Bytes this message counts against the send queue's byte limit (what
+    /// [`Session::has_queue_room`] takes): topic and payload, as once it is queued.
+    pub fn weight(&self) -> usize {
+        self.payload.len() + self.topic.len()
+    }
+}
+
 /// An application request. Each operation that completes carries the caller's `token`, which
 /// comes back in the completion event.
 #[derive(Debug, Clone)]
