@@ -76,26 +76,28 @@ pub struct PublishCompletion {
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
 pub enum DeliveryEvents {
     /// Not reported (await or wait for the `Delivery` instead).
     #[default]
-    Off,
+    Off = 0,
     /// One [`Event::PublishComplete`] per publish.
-    Each,
+    Each = 1,
     /// [`Event::PublishesComplete`] with every publish completed in one turn of the client:
     /// one event for many under load, which costs much less per message.
-    Batched,
+    Batched = 2,
 }
 
 impl DeliveryEvents {
+    /// As kept in an atomic shared with the driver.
     pub(crate) fn to_u8(self) -> u8 {
         self as u8
     }
 
     pub(crate) fn from_u8(v: u8) -> Self {
         match v {
-            1 => DeliveryEvents::Each,
-            2 => DeliveryEvents::Batched,
+            v if v == DeliveryEvents::Each as u8 => DeliveryEvents::Each,
+            v if v == DeliveryEvents::Batched as u8 => DeliveryEvents::Batched,
             _ => DeliveryEvents::Off,
         }
     }
