@@ -110,6 +110,12 @@ impl DeliveryWaiters {
         self.recent.push_back((token, result.clone()));
     }
 
+    /// Remembers a completed delivery; true when somebody waits for it.
+    fn completed(&mut self, token: u64, result: &DeliveryResult) -> bool {
+        self.remember(token, result);
+        self.waiting.contains_key(&token)
+    }
+
     pub(crate) fn recent(&self, token: u64) -> Option<DeliveryResult> {
         self.recent.iter().rev().find(|(t, _)| *t == token).map(|(_, r)| r.clone())
     }
@@ -348,17 +354,17 @@ impl Shared {
         // Completed deliveries: remembered for late waiters; only those with waiters go on.
         batch.retain(|e| match e {
             Event::PublishComplete { token, result, .. } => {
-                let mut w = lock(&self.delivery_waiters);
-                w.remember(*token, result);
-                w.waiting.contains_key(token)
+                lock(&self.delivery_waiters).completed(*token, result)
             }
             // Not enabled by this face (it asks for one event per delivery); handled alike.
             Event::PublishesComplete(batch) => {
                 let mut w = lock(&self.delivery_waiters);
-                for c in batch.iter() {
-                    w.remember(c.token, &c.result);
+                let mut wanted = false;
+                for c in batch {
+                    // Every one is remembered: no short-circuit.
+                    wanted |= w.completed(c.token, &c.result);
                 }
-                batch.iter().any(|c| w.waiting.contains_key(&c.token))
+                wanted
             }
             _ => true,
         });
@@ -445,20 +451,20 @@ impl Shared {
                     delay.as_secs_f64()
                 ),
             ),
-            Event::PublishComplete { token, result, .. } => {
-                let waiters = lock(&self.delivery_waiters).waiting.remove(&token).unwrap_or_default();
-                for w in waiters {
-                    aio::resolve_delivery(py, w, &result);
-                }
-            }
+            Event::PublishComplete { token, result, .. } => self.resolve_waiters(py, token, &result),
             Event::PublishesComplete(batch) => {
                 for c in batch {
-                    let waiters = lock(&self.delivery_waiters).waiting.remove(&c.token).unwrap_or_default();
-                    for w in waiters {
-                        aio::resolve_delivery(py, w, &c.result);
-                    }
+                    self.resolve_waiters(py, c.token, &c.result);
                 }
             }
+        }
+    }
+
+    /// Resolves the asyncio waiters of a completed delivery.
+    fn resolve_waiters(&self, py: Python<'_>, token: u64, result: &DeliveryResult) {
+        let waiters = lock(&self.delivery_waiters).waiting.remove(&token).unwrap_or_default();
+        for w in waiters {
+            aio::resolve_delivery(py, w, result);
         }
     }
 
