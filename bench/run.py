@@ -198,31 +198,23 @@ def build(clients: dict[str, Client], notes: list[str], no_build: bool) -> None:
         notes.append("bench/c/launch.c did not build: CPU and peak RSS come from wait4 in the harness, and "
                      "peak RSS then includes the harness's own ~20 MiB (Linux folds it in at exec)")
 
+    # The C peers, and the reference publisher (plain sockets: no library, no header).
     for name, src, lib, header in (
         ("paho-c", "paho_bench", "-lpaho-mqtt3a", "/usr/include/MQTTAsync.h"),
         ("libmosquitto", "mosq_bench", "-lmosquitto", "/usr/include/mosquitto.h"),
+        ("raw-c", "raw_bench", None, None),
     ):
         p = clients[name]
-        if not Path(header).exists():
+        if header and not Path(header).exists():
             p.available, p.note = False, f"skipped: {header} missing (run bench/ensure-bench-deps.sh)"
             continue
         if not no_build:
-            ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / src), str(BENCH / "c" / f"{src}.c"), lib])
+            ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / src), str(BENCH / "c" / f"{src}.c"), *([lib] if lib else [])])
             if not ok:
                 p.available, p.note = False, f"skipped: bench/c/{src}.c does not compile"
                 log(out[-3000:])
         if p.available and not (C_DIR / src).exists():
             p.available, p.note = False, f"skipped: bench/c/{src} is not built"
-
-    # The reference publisher: plain sockets, no library.
-    r = clients["raw-c"]
-    if not no_build:
-        ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / "raw_bench"), str(BENCH / "c" / "raw_bench.c")])
-        if not ok:
-            r.available, r.note = False, "skipped: bench/c/raw_bench.c does not compile"
-            log(out[-3000:])
-    if r.available and not (C_DIR / "raw_bench").exists():
-        r.available, r.note = False, "skipped: bench/c/raw_bench is not built"
 
     t = clients["tether-python"]
     if not TETHER_VENV_PY.exists():
