@@ -33,6 +33,8 @@ mod queue;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use std::collections::VecDeque;
 
@@ -445,8 +447,11 @@ pub struct Session {
     inflight: FxHashMap<PacketId, Outgoing>,
     /// Packet identifiers to send again after a resume, in original order.
     resend: VecDeque<PacketId>,
-    /// Send quota (4.9): QoS>0 PUBLISH we may still send on this connection.
-    send_quota: u16,
+    /// QoS>0 messages unfinished on the server's side that count against its Receive
+    /// Maximum (4.9): sent (or resent) and not yet answered by PUBACK, PUBCOMP or an error
+    /// PUBREC. The send quota is the Receive Maximum less this; it is counted rather than
+    /// kept as a quota so that a resume can start from what is really unfinished.
+    outstanding: u32,
     /// The quota ran out: new messages wait until a batch of it is back (see `refill_at`).
     refilling: bool,
 
@@ -500,7 +505,7 @@ impl Session {
             queue: queue::SendQueue::default(),
             inflight: FxHashMap::default(),
             resend: VecDeque::new(),
-            send_quota: u16::MAX,
+            outstanding: 0,
             refilling: false,
             controls_waiting: VecDeque::new(),
             controls_inflight: FxHashMap::default(),
@@ -847,6 +852,7 @@ impl Session {
     fn next_outgoing(&mut self, now: Instant) -> Option<Next> {
         // 1. Retransmissions, in original order, before anything new ([MQTT-4.4.0-1]).
         while let Some(&id) = self.resend.front() {
+            let quota = self.send_quota();
             let Some(item) = self.inflight.get_mut(&id) else {
                 self.resend.pop_front();
                 continue;
@@ -863,10 +869,10 @@ impl Session {
                     return Some(Next::Packet(Box::new(Packet::PubRel(PubRel::new(id)))));
                 }
                 _ => {
-                    if self.send_quota == 0 {
+                    if quota == 0 {
                         return None;
                     }
-                    self.send_quota -= 1;
+                    self.outstanding += 1;
                     item.sent_epoch = self.epoch;
                     self.resend.pop_front();
                     self.stats.retransmissions += 1;
@@ -910,7 +916,7 @@ impl Session {
                 });
                 return Some(Next::AtMostOnce(item));
             }
-            if self.send_quota == 0 {
+            if self.send_quota() == 0 {
                 return None;
             }
             // Once the window was full, refill it in batches rather than one message per
@@ -919,15 +925,15 @@ impl Session {
             // A DISCONNECT waiting behind the queue takes whatever quota is free: what fits
             // goes out before it rather than staying queued.
             if self.refilling && self.disconnect_after.is_none() {
-                if self.send_quota < self.refill_at() {
+                if self.send_quota() < self.refill_at() {
                     return None;
                 }
                 self.refilling = false;
             }
             let id = self.allocate_packet_id()?;
             let mut item = self.queue.pop_front()?;
-            self.send_quota -= 1;
-            if self.send_quota == 0 {
+            self.outstanding += 1;
+            if self.send_quota() == 0 {
                 self.refilling = true;
             }
             item.publish.packet_id = Some(id);
@@ -1260,7 +1266,17 @@ impl Session {
                 0
             },
         };
-        self.send_quota = self.server.receive_maximum;
+        // [MQTT-4.9.0-1]... the window of a new connection: a QoS 2 message whose PUBREC
+        // arrived is unfinished until PUBCOMP, so each PUBREL resent below holds a slot from
+        // the start ([MQTT-3.3.4-7] never more than Receive Maximum unfinished). Counting only
+        // the PUBLISH resends let a resumed client overrun a small window (mosquitto's default
+        // 20) and lose messages to PUBREC 0x97 Quota exceeded. Without a session there is
+        // nothing unfinished (the in-flight messages are discarded below).
+        self.outstanding = if ack.session_present {
+            self.inflight.values().filter(|m| m.state == OutgoingState::AwaitingComp).count() as u32
+        } else {
+            0
+        };
         self.refilling = false;
         self.out_aliases.reset(self.server.topic_alias_maximum);
         if let Some(id) = &p.assigned_client_identifier {
@@ -1534,8 +1550,16 @@ impl Session {
         (self.server.receive_maximum / 4).clamp(1, 256)
     }
 
+    /// QoS>0 PUBLISH we may still send on this connection (4.9): the server's Receive Maximum
+    /// less what is unfinished.
+    fn send_quota(&self) -> u16 {
+        let free = u32::from(self.server.receive_maximum).saturating_sub(self.outstanding);
+        free as u16
+    }
+
+    /// A message stopped counting against the window (PUBACK, PUBCOMP, or PUBREC >= 0x80).
     fn release_quota(&mut self) {
-        self.send_quota = self.send_quota.saturating_add(1).min(self.server.receive_maximum);
+        self.outstanding = self.outstanding.saturating_sub(1);
     }
 
     fn on_puback(&mut self, ack: PubAck) {

@@ -1056,7 +1056,7 @@ fn an_engine_rebuilt_from_the_store_resumes_where_the_old_one_stopped() {
     h.publish(3, "c", QoS::AtLeastOnce).unwrap();
     h.take_sent();
     h.s.server = ServerLimits { receive_maximum: 3, ..h.s.server };
-    h.s.send_quota = 0;
+    assert_eq!(h.s.send_quota(), 0, "three unfinished of three");
     h.publish(4, "q", QoS::AtLeastOnce).unwrap();
     assert_eq!(h.s.queued(), 1);
     drop(h);
