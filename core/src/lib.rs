@@ -23,8 +23,8 @@ mod client;
 mod driver;
 
 pub use client::{
-    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, DeliveryEvents, Error, ErrorKind, Event,
-    Message, MqttOptions, Pending, PublishCompletion, Stats, SubscribeOutcome,
+    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, DeliveryEvents, DeliveryFailure, Error,
+    ErrorKind, Event, FlushReport, Message, MqttOptions, Pending, PublishCompletion, Stats, SubscribeOutcome,
 };
 pub use codec::{
     ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
@@ -34,5 +34,5 @@ pub use codec::{
 pub use driver::backoff::ReconnectPolicy;
 pub use driver::transport::ServerAddr;
 pub use session::{
-    DisconnectCause, OverflowPolicy, PublishOutcome, SessionLostPolicy, SESSION_NEVER_EXPIRES,
+    DisconnectCause, OverflowPolicy, PublishOutcome, QuotaRetry, SessionLostPolicy, SESSION_NEVER_EXPIRES,
 };

@@ -549,3 +549,41 @@ async fn puback_and_pubrec_with_an_error_reason_fail_the_delivery() {
     client.disconnect().await.unwrap();
     let _ = std::fs::remove_file(&acl);
 }
+
+/// A delivery that fails while nobody holds its `Delivery` still reaches the application:
+/// the next flush returns `DeliveryFailed` naming it (topic, packet id, reason), the counters
+/// count it, and the flush after that starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_reports_the_deliveries_that_failed_since_the_previous_flush() {
+    let acl = std::env::temp_dir().join(format!("tether-acl-flush-{}.conf", std::process::id()));
+    std::fs::write(&acl, "topic readwrite acl/allowed/#\n").unwrap();
+    let broker = Broker::builder().config_line(format!("acl_file {}", acl.display())).start().unwrap();
+    let client = connected("flush-report", broker.port()).await;
+    for (topic, qos) in [
+        ("acl/allowed/1", QoS::AtLeastOnce),
+        ("acl/denied/1", QoS::AtLeastOnce),
+        ("acl/allowed/2", QoS::ExactlyOnce),
+        ("acl/denied/2", QoS::ExactlyOnce),
+    ] {
+        // Dropped at once: nobody awaits these deliveries.
+        drop(client.publish(topic, qos, false, "x").await.unwrap());
+    }
+    let report = match tokio::time::timeout(T, client.flush()).await.unwrap() {
+        Err(tether_core::Error::DeliveryFailed(report)) => report,
+        other => panic!("flush must report the refused messages, got {other:?}"),
+    };
+    assert_eq!((report.completed, report.failed), (2, 2), "{report}");
+    let named: Vec<&str> = report.first_failures.iter().map(|f| f.topic.as_str()).collect();
+    assert_eq!(named, vec!["acl/denied/1", "acl/denied/2"]);
+    for f in &report.first_failures {
+        assert!(f.packet_id.is_some(), "{f:?}");
+        assert_eq!(f.error.reason_code(), Some(PubAckReasonCode::NotAuthorized as u8), "{f:?}");
+    }
+    assert_eq!(client.stats().deliveries_failed, 2);
+    // Reported once: the next flush covers only what ended since.
+    drop(client.publish("acl/allowed/3", QoS::AtLeastOnce, false, "x").await.unwrap());
+    let clean = tokio::time::timeout(T, client.flush()).await.unwrap().unwrap();
+    assert_eq!((clean.completed, clean.failed), (1, 0));
+    client.disconnect().await.unwrap();
+    let _ = std::fs::remove_file(&acl);
+}

@@ -643,8 +643,11 @@ impl tether_client {
     }
 
     /// Waits up to `timeout_ms` until every message published so far is delivered or
-    /// failed (`TETHER_NO_WAIT` only checks; `TETHER_TIMEOUT` when some are not). From
-    /// inside one of this client's callbacks it returns `TETHER_WOULD_DEADLOCK`.
+    /// failed (`TETHER_NO_WAIT` only checks; `TETHER_TIMEOUT` when some are not). Returns
+    /// `TETHER_DELIVERY_FAILED` when deliveries failed since the previous flush (refused by
+    /// the server, expired, dropped, lost with the session): `tether_last_error()` gives the
+    /// count and the first failures. From inside one of this client's callbacks it returns
+    /// `TETHER_WOULD_DEADLOCK`.
     #[no_mangle]
     pub extern "C" fn tether_client_flush(client: *mut tether_client, timeout_ms: u32) -> tether_result {
         ffi_boundary! {
@@ -658,7 +661,7 @@ impl tether_client {
             }
             // The core's flush covers every publish that returned before this call.
             match shared.client.as_async().flush_request().wait(timeout_of(timeout_ms)) {
-                Some(Ok(())) => Ok(()),
+                Some(Ok(_report)) => Ok(()),
                 Some(Err(e)) => Err(e.into()),
                 None => Err(Failure::new(
                     tether_result::TETHER_TIMEOUT,

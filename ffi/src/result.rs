@@ -70,6 +70,10 @@ pub enum tether_result {
     /// The server did not keep the session and the message was not delivered (on_session_lost
     /// policy "fail").
     TETHER_SESSION_LOST = 402,
+    /// From `tether_client_flush`: deliveries failed since the previous flush. The count and
+    /// the first failures (topic, packet id, reason) are in `tether_last_error()`, the first
+    /// failure's reason code in `tether_last_reason_code()`.
+    TETHER_DELIVERY_FAILED = 403,
 
     /// A bug inside tether: a Rust panic was caught at the C boundary.
     TETHER_PANIC = 900,
@@ -100,6 +104,7 @@ impl tether_result {
         TETHER_PROTOCOL_ERROR,
         TETHER_REJECTED,
         TETHER_SESSION_LOST,
+        TETHER_DELIVERY_FAILED,
         TETHER_PANIC,
     ];
 
@@ -128,6 +133,7 @@ impl tether_result {
             TETHER_PROTOCOL_ERROR => c"MQTT protocol error",
             TETHER_REJECTED => c"the server refused the request",
             TETHER_SESSION_LOST => c"the server did not keep the session; the message was not delivered",
+            TETHER_DELIVERY_FAILED => c"deliveries failed since the previous flush",
             TETHER_PANIC => c"internal error (a panic was caught at the C boundary)",
         }
     }
@@ -153,6 +159,7 @@ pub(crate) fn result_of_kind(kind: ErrorKind) -> tether_result {
         ErrorKind::Protocol => TETHER_PROTOCOL_ERROR,
         ErrorKind::Rejected => TETHER_REJECTED,
         ErrorKind::SessionLost => TETHER_SESSION_LOST,
+        ErrorKind::DeliveryFailed => TETHER_DELIVERY_FAILED,
         ErrorKind::Dropped => TETHER_DROPPED,
         ErrorKind::Closed => TETHER_CLOSED,
     }

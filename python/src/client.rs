@@ -709,14 +709,16 @@ impl Client {
     }
 
     /// Wait until every delivery published so far has completed (acknowledged or failed), at
-    /// most `timeout` seconds (None: as long as it takes); `TimeoutError` otherwise.
+    /// most `timeout` seconds (None: as long as it takes); `TimeoutError` otherwise. Raises
+    /// `PublishError` (with `failed` and `failures`) when deliveries failed since the
+    /// previous flush.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         let limit = convert::timeout(py, timeout)?;
         self.shared.refuse_in_callback(py, "flush()")?;
         let pending = self.shared.core.flush_request();
         match wait_pending(py, &pending, limit)? {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(_report)) => Ok(()),
             Some(Err(e)) => Err(errors::to_py(py, &e)),
             None => {
                 Err(errors::timeout(py, format!("deliveries still under way after {}", seconds_text(limit))))
@@ -1015,7 +1017,7 @@ impl Client {
                 Some(t) => tokio::time::timeout(t, pending).await.ok(),
                 None => Some(pending.await),
             };
-            (unit_outcome(r, what), None)
+            (unit_outcome(r.map(|r| r.map(drop)), what), None)
         })
     }
 

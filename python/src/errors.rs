@@ -76,7 +76,15 @@ class NotSupportedError(Error):
 
 class PublishError(Error):
     \"\"\"A delivery failed: the server refused the message (``reason_code`` >= 0x80 from
-    PUBACK/PUBREC, with its ``reason_string``), or the message was dropped or lost.\"\"\"
+    PUBACK/PUBREC, with its ``reason_string``), or the message was dropped or lost.
+
+    Raised by ``flush()`` when deliveries failed since the previous flush: ``failed`` is
+    their number and ``failures`` the first of them as ``(topic, packet_id, reason)``
+    tuples (``packet_id`` None for a message never in flight); ``reason_code`` is the first
+    failure's. For a single delivery ``failed`` is 1 and ``failures`` is empty.\"\"\"
+
+    failed = 1
+    failures = ()
 
 
 class DroppedError(PublishError):
@@ -211,8 +219,24 @@ pub(crate) fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
         ErrorKind::SessionLost => &c.session_lost,
         ErrorKind::Dropped => &c.dropped,
         ErrorKind::Closed => &c.closed,
+        ErrorKind::DeliveryFailed => &c.publish,
     };
-    make(py, class, error.to_string(), error.reason_code(), error.reason_string())
+    let err = make(py, class, error.to_string(), error.reason_code(), error.reason_string());
+    if let CoreError::DeliveryFailed(report) = error {
+        let failures: Vec<(String, Option<u16>, String)> = report
+            .first_failures
+            .iter()
+            .map(|f| (f.topic.clone(), f.packet_id.map(|p| p.get()), f.error.to_string()))
+            .collect();
+        let value = err.value(py);
+        let set = pyo3::types::PyTuple::new(py, failures)
+            .and_then(|failures| value.setattr("failures", failures))
+            .and_then(|()| value.setattr("failed", report.failed));
+        if let Err(e) = set {
+            return e;
+        }
+    }
+    err
 }
 
 /// Shorthands for errors raised by the Python face itself.

@@ -83,7 +83,12 @@ class NotSupportedError(Error):
     """The server does not support what was asked."""
 
 class PublishError(Error):
-    """A delivery failed."""
+    """A delivery failed; from flush(), every delivery that failed since the previous one."""
+
+    failed: int
+    """How many deliveries failed (1 for a single delivery)."""
+    failures: tuple[tuple[str, int | None, str], ...]
+    """From flush(): the first failures as (topic, packet_id, reason)."""
 
 class DroppedError(PublishError):
     """The message was dropped before it was sent."""
@@ -378,7 +383,7 @@ class Client:
     ) -> Delivery:
         """Publish a message; returns its Delivery at once."""
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every delivery so far has completed."""
+        """Wait until every delivery so far has completed; PublishError if any failed."""
     def recv(self, timeout: float | None = None) -> Message | None:
         """The next received message, or None."""
     def messages(self, timeout: float | None = None) -> MessageIterator:

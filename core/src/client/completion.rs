@@ -85,6 +85,11 @@ impl<T> Completer<T> {
         self.shared.aux.load(Ordering::Relaxed)
     }
 
+    /// True when no `Completion` is left: nobody can await or look at the result.
+    pub fn is_abandoned(&self) -> bool {
+        Arc::strong_count(&self.shared) == 1
+    }
+
     /// Store the result (the first one wins) and wake every waiter.
     pub fn complete(self, value: T) {
         self.set(value);

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     SessionLost,
     Dropped,
     Closed,
+    /// Deliveries failed since the previous flush ([`Error::DeliveryFailed`]).
+    DeliveryFailed,
 }
 
 /// Everything that can go wrong, with the server's reason code and reason string where it
@@ -57,6 +59,9 @@ pub enum Error {
     Closed,
     #[error("disconnected: {0}")]
     Disconnected(String),
+    /// From a flush: deliveries failed since the previous flush (the report names them).
+    #[error("{0}")]
+    DeliveryFailed(Box<super::report::FlushReport>),
 }
 
 fn suffix(reason_string: &Option<String>) -> String {
@@ -80,6 +85,7 @@ impl Error {
             Error::SessionLost => ErrorKind::SessionLost,
             Error::Dropped(_) => ErrorKind::Dropped,
             Error::Closed => ErrorKind::Closed,
+            Error::DeliveryFailed(_) => ErrorKind::DeliveryFailed,
         }
     }
 
@@ -90,6 +96,7 @@ impl Error {
             Error::Protocol { reason_code, .. } => Some(*reason_code as u8),
             Error::Rejected { reason_code, .. } => Some(*reason_code as u8),
             Error::PacketTooLarge { .. } => Some(0x95),
+            Error::DeliveryFailed(report) => report.first_failures.first()?.error.reason_code(),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@ pub use completion::Completion as Pending;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod options;
+pub(crate) mod report;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use tokio::sync::mpsc;
 pub use error::{Error, ErrorKind};
 pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
 pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
+pub use report::{DeliveryFailure, FlushReport};
 
 use crate::codec::Publish;
 use crate::codec::{
@@ -51,6 +53,11 @@ pub struct Stats {
     /// QoS>0 messages sent and not yet acknowledged.
     pub inflight: u64,
     pub connected: bool,
+    /// Deliveries that failed (refused by the server, expired, dropped, lost with the
+    /// session), whether or not anyone awaited them.
+    pub deliveries_failed: u64,
+    /// Messages published again after the server refused them with 0x97 Quota exceeded.
+    pub quota_retries: u64,
 }
 
 /// The outcome of one publish: resolves when the message is acknowledged (QoS 1: PUBACK,
@@ -176,6 +183,7 @@ impl AsyncClient {
         config.properties = options.properties.clone();
         config.queue = options.queue;
         config.on_session_lost = options.on_session_lost;
+        config.quota_retry = options.quota_retry;
         config.auto_topic_alias = options.auto_topic_alias;
         config.manual_ack = options.manual_acks;
         config.authenticator = options
@@ -431,12 +439,15 @@ impl AsyncClient {
         self.inner.controls.send(Control::Ack { ack_id }).map_err(|_| Error::Closed)
     }
 
-    /// Wait until every publish made so far has completed (delivered or failed).
-    pub async fn flush(&self) -> Result<(), Error> {
+    /// Wait until every publish made so far has completed (delivered or failed). Reports
+    /// the deliveries that ended since the previous flush: `Ok` when none failed, else
+    /// [`Error::DeliveryFailed`] with the count and the first failures, so that a failure
+    /// nobody awaited still reaches the application.
+    pub async fn flush(&self) -> Result<FlushReport, Error> {
         self.flush_request().await
     }
 
-    pub fn flush_request(&self) -> Completion<Result<(), Error>> {
+    pub fn flush_request(&self) -> Completion<Result<FlushReport, Error>> {
         let upto = self.last_token();
         self.control(|done| Control::Flush { upto, done })
     }
@@ -490,6 +501,8 @@ impl AsyncClient {
             queued_bytes: c.queued_bytes.load(Ordering::Relaxed),
             inflight: c.inflight.load(Ordering::Relaxed),
             connected: c.connected.load(Ordering::Relaxed),
+            deliveries_failed: c.deliveries_failed.load(Ordering::Relaxed),
+            quota_retries: c.quota_retries.load(Ordering::Relaxed),
         }
     }
 }
@@ -626,8 +639,9 @@ impl Client {
         self.inner.ack(message)
     }
 
-    /// Wait until every publish so far has completed, at most `timeout`.
-    pub fn flush(&self, timeout: Option<Duration>) -> Result<(), Error> {
+    /// Wait until every publish so far has completed, at most `timeout`; see
+    /// [`AsyncClient::flush`] for the report.
+    pub fn flush(&self, timeout: Option<Duration>) -> Result<FlushReport, Error> {
         self.inner.flush_request().wait(timeout).unwrap_or_else(|| Err(Error::Timeout("flush".into())))
     }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::codec::{ConnectProperties, LastWill};
 use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
-use crate::session::{Authenticator, OverflowPolicy, QueueLimits, SessionLostPolicy};
+use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
 
 /// What a before-connect hook may change for the next attempt.
 #[derive(Debug, Clone)]
@@ -49,6 +49,7 @@ pub struct MqttOptions {
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) queue: QueueLimits,
     pub(crate) on_session_lost: SessionLostPolicy,
+    pub(crate) quota_retry: QuotaRetry,
     pub(crate) manual_acks: bool,
     pub(crate) auto_topic_alias: bool,
     pub(crate) connect_timeout: Duration,
@@ -91,6 +92,7 @@ impl MqttOptions {
             reconnect: ReconnectPolicy::default(),
             queue: QueueLimits::default(),
             on_session_lost: SessionLostPolicy::default(),
+            quota_retry: QuotaRetry::default(),
             manual_acks: false,
             auto_topic_alias: true,
             connect_timeout: Duration::from_secs(10),
@@ -197,6 +199,21 @@ impl MqttOptions {
 
     pub fn set_on_session_lost(&mut self, policy: SessionLostPolicy) -> &mut Self {
         self.on_session_lost = policy;
+        self
+    }
+
+    /// How often, and after how long, a message the server refused with 0x97 Quota exceeded
+    /// is published again (default: 5 times, from 100 ms, doubling). `attempts: 0` fails
+    /// such a delivery at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether_core::{MqttOptions, QuotaRetry};
+    /// let mut o = MqttOptions::new("id", "127.0.0.1", 1883);
+    /// o.set_quota_retry(QuotaRetry { attempts: 3, backoff: Duration::from_millis(50) });
+    /// ```
+    pub fn set_quota_retry(&mut self, retry: QuotaRetry) -> &mut Self {
+        self.quota_retry = retry;
         self
     }
 

@@ -25,7 +25,8 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::client::completion::Completer;
 use crate::client::event::{cause_reason_code, describe_cause};
 use crate::client::{
-    ConnectAttempt, DeliveryEvents, Error, Event, Message, MqttOptions, PublishCompletion, SubscribeOutcome,
+    ConnectAttempt, DeliveryEvents, DeliveryFailure, Error, Event, FlushReport, Message, MqttOptions,
+    PublishCompletion, SubscribeOutcome,
 };
 use crate::codec::{self, ConnAck, ConnectReasonCode, Decoded, DisconnectReasonCode, Subscription};
 use crate::codec::{SubscribeProperties, UnsubAckReasonCode, UnsubscribeProperties};
@@ -75,7 +76,7 @@ pub(crate) enum Control {
     /// it are taken from their channel first, so that a flush never overtakes them.
     Flush {
         upto: u64,
-        done: Completer<Result<(), Error>>,
+        done: Completer<Result<FlushReport, Error>>,
     },
     /// DISCONNECT goes out after every publish up to `upto` has been written (as far as the
     /// send quota allows).
@@ -97,6 +98,8 @@ pub(crate) struct Counters {
     pub messages_out: AtomicU64,
     pub retransmissions: AtomicU64,
     pub reconnects: AtomicU64,
+    pub deliveries_failed: AtomicU64,
+    pub quota_retries: AtomicU64,
     pub queued: AtomicU64,
     pub queued_bytes: AtomicU64,
     pub inflight: AtomicU64,
@@ -144,7 +147,9 @@ pub(crate) struct Driver {
     /// one, whose completer is still in its job.
     deliveries: Pending<Option<Completer<DeliveryResult>>>,
     last_token: u64,
-    flushes: Vec<(u64, Completer<Result<(), Error>>)>,
+    flushes: Vec<(u64, Completer<Result<FlushReport, Error>>)>,
+    /// Deliveries ended since the last flush completed: what the next flush reports.
+    report: FlushReport,
     subscribes: HashMap<u64, Completer<Result<SubscribeOutcome, Error>>>,
     unsubscribes: HashMap<u64, Completer<Result<Vec<UnsubAckReasonCode>, Error>>>,
     next_control_token: u64,
@@ -188,6 +193,7 @@ impl Driver {
             deliveries: Pending::default(),
             last_token: 0,
             flushes: Vec::new(),
+            report: FlushReport::default(),
             subscribes: HashMap::new(),
             unsubscribes: HashMap::new(),
             next_control_token: 1,
@@ -524,6 +530,7 @@ impl Driver {
         self.counters.messages_in.store(stats.messages_in, Ordering::Relaxed);
         self.counters.messages_out.store(stats.messages_out, Ordering::Relaxed);
         self.counters.retransmissions.store(stats.retransmissions, Ordering::Relaxed);
+        self.counters.quota_retries.store(stats.quota_retries, Ordering::Relaxed);
     }
 
     fn on_publish(&mut self, job: PublishJob, now: std::time::Instant) {
@@ -543,13 +550,16 @@ impl Driver {
     /// Hand a publish to the engine.
     fn submit(&mut self, job: PublishJob, now: std::time::Instant) {
         let PublishJob { token, request, done } = job;
-        match self.session.handle_command(now, Command::Publish { token, request }) {
+        match self.session.publish(now, token, request) {
             Ok(()) => {
                 self.deliveries.insert(token, Some(done));
             }
-            Err(e) => {
+            Err(refused) => {
                 self.deliveries.remove(token);
-                done.complete(Err(e.into()));
+                let error = Error::from(refused.error);
+                let unseen = done.is_abandoned();
+                self.delivery_failed(token, refused.request.topic, None, error.clone(), unseen);
+                done.complete(Err(error));
                 self.complete_flushes();
             }
         }
@@ -721,7 +731,7 @@ impl Driver {
                     done.set_aux(u32::from(packet_id.get()));
                 }
             }
-            S::PublishDone { token, result } => {
+            S::PublishDone { token, result, failed } => {
                 if let Err(
                     e @ (crate::session::PublishError::Expired | crate::session::PublishError::Overflow),
                 ) = &result
@@ -731,6 +741,15 @@ impl Driver {
                 let result = result.map_err(Error::from);
                 let entry = self.deliveries.remove(token).flatten();
                 let mode = DeliveryEvents::from_u8(self.counters.delivery_events.load(Ordering::Relaxed));
+                match &result {
+                    Ok(_) => self.report.note_success(),
+                    Err(e) => {
+                        let (topic, packet_id) = failed.map(|f| (f.topic, f.packet_id)).unwrap_or_default();
+                        let unseen =
+                            mode == DeliveryEvents::Off && entry.as_ref().is_none_or(|d| d.is_abandoned());
+                        self.delivery_failed(token, topic, packet_id, e.clone(), unseen);
+                    }
+                }
                 if mode != DeliveryEvents::Off {
                     let packet_id = match (&result, &entry) {
                         (Ok(o), _) => o.packet_id,
@@ -778,6 +797,25 @@ impl Driver {
         }
     }
 
+    /// Every failed delivery is counted and goes into the next flush's report; one that
+    /// nobody can see any more (its `Delivery` dropped, no delivery events) is also logged,
+    /// once, so that it is never lost silently.
+    fn delivery_failed(
+        &mut self,
+        token: u64,
+        topic: String,
+        packet_id: Option<crate::codec::PacketId>,
+        error: Error,
+        unseen: bool,
+    ) {
+        self.counters.deliveries_failed.fetch_add(1, Ordering::Relaxed);
+        if unseen {
+            let id = packet_id.map(|p| p.get());
+            warn!(%topic, packet_id = ?id, reason = %error, "delivery failed and nobody awaited it");
+        }
+        self.report.note_failure(DeliveryFailure { token, topic, packet_id, error });
+    }
+
     fn complete_flushes(&mut self) {
         if self.flushes.is_empty() {
             return;
@@ -791,7 +829,8 @@ impl Driver {
             .partition(|(upto, _)| taken >= *upto && oldest.is_none_or(|o| o > *upto));
         self.flushes = waiting;
         for (_, done) in ready {
-            done.complete(Ok(()));
+            // The first flush to complete reports what ended since the previous one.
+            done.complete(std::mem::take(&mut self.report).into_result());
         }
     }
 

@@ -93,6 +93,32 @@ pub struct Config {
     /// The application acknowledges each incoming QoS>0 message with [`Command::Ack`].
     pub manual_ack: bool,
     pub authenticator: Option<Box<dyn Authenticator>>,
+    /// What to do when the server refuses a message with 0x97 Quota exceeded.
+    pub quota_retry: QuotaRetry,
+}
+
+/// A message the server refused with PUBACK/PUBREC 0x97 (Quota exceeded) was not accepted:
+/// the server asks the client to come back later, so it is published again as a new message
+/// after `backoff` (doubling with each refusal), at most `attempts` times; after that its
+/// delivery fails with the server's reason. Other refusals (>= 0x80) fail at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_core::session::{Config, QuotaRetry};
+/// let mut config = Config::new("sensor-1");
+/// config.quota_retry = QuotaRetry { attempts: 0, backoff: Duration::ZERO }; // never retry
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaRetry {
+    pub attempts: u8,
+    pub backoff: Duration,
+}
+
+impl Default for QuotaRetry {
+    /// Five attempts, the first after 100 ms: up to 3.1 s in all.
+    fn default() -> Self {
+        QuotaRetry { attempts: 5, backoff: Duration::from_millis(100) }
+    }
 }
 
 impl Config {
@@ -111,6 +137,7 @@ impl Config {
             auto_topic_alias: true,
             manual_ack: false,
             authenticator: None,
+            quota_retry: QuotaRetry::default(),
         }
     }
 }
@@ -125,6 +152,7 @@ impl std::fmt::Debug for Config {
             .field("queue", &self.queue)
             .field("on_session_lost", &self.on_session_lost)
             .field("manual_ack", &self.manual_ack)
+            .field("quota_retry", &self.quota_retry)
             .finish_non_exhaustive()
     }
 }
@@ -201,6 +229,26 @@ pub enum CommandError {
     NotConnected,
     #[error("no authenticator configured")]
     NoAuthenticator,
+}
+
+/// A publish refused at once ([`Session::publish`]), with the request handed back.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: CommandError,
+    pub request: PublishRequest,
+}
+
+impl Refused {
+    fn new(error: CommandError, p: Publish) -> Box<Self> {
+        let request = PublishRequest {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            properties: p.properties,
+        };
+        Box::new(Refused { error, request })
+    }
 }
 
 /// Why a publish did not complete successfully.
@@ -289,6 +337,8 @@ pub enum Event {
     PublishDone {
         token: u64,
         result: Result<PublishOutcome, PublishError>,
+        /// What the failure report needs to name the message (only when `result` is `Err`).
+        failed: Option<Box<FailedPublish>>,
     },
     SubscribeDone {
         token: u64,
@@ -310,6 +360,14 @@ pub enum Event {
     Reauthenticated {
         result: Result<(), String>,
     },
+}
+
+/// The message behind a failed delivery, for reports and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedPublish {
+    pub topic: String,
+    /// The packet identifier it last had, if it was ever in flight.
+    pub packet_id: Option<PacketId>,
 }
 
 /// A successful delivery.
@@ -425,6 +483,10 @@ pub struct Stats {
     pub messages_out: u64,
     pub retransmissions: u64,
     pub connections: u64,
+    /// Messages published again after the server refused them with 0x97 Quota exceeded.
+    pub quota_retries: u64,
+    /// Deliveries that ended in failure (refused, expired, dropped, lost with the session).
+    pub deliveries_failed: u64,
 }
 
 /// The MQTT 5.0 client session engine. See the module documentation for the call order.
@@ -454,6 +516,9 @@ pub struct Session {
     outstanding: u32,
     /// The quota ran out: new messages wait until a batch of it is back (see `refill_at`).
     refilling: bool,
+    /// Messages refused with 0x97, waiting out their back-off before they are queued again
+    /// (at the front, in `seq` order); at most a window's worth, so a Vec is enough.
+    quota_delayed: Vec<(Instant, Outgoing)>,
 
     controls_waiting: VecDeque<Control>,
     controls_inflight: FxHashMap<PacketId, Control>,
@@ -507,6 +572,7 @@ impl Session {
             resend: VecDeque::new(),
             outstanding: 0,
             refilling: false,
+            quota_delayed: Vec::new(),
             controls_waiting: VecDeque::new(),
             controls_inflight: FxHashMap::default(),
             incoming: Incoming::default(),
@@ -552,6 +618,7 @@ impl Session {
                 // Instant; a restored message carries its interval and the server enforces it.
                 expires_at: None,
                 sent_epoch: 0,
+                quota_refusals: 0,
             };
             match (item.state, item.packet_id()) {
                 (OutgoingState::Queued, _) | (_, None) => {
@@ -582,6 +649,12 @@ impl Session {
     /// Bytes of payload and topic waiting to be sent.
     pub fn queued_bytes(&self) -> usize {
         self.queue.bytes()
+    }
+
+    /// Messages the server refused with 0x97 Quota exceeded, waiting out their back-off
+    /// before they are queued again.
+    pub fn quota_delayed(&self) -> usize {
+        self.quota_delayed.len()
     }
 
     /// Outgoing QoS>0 messages in flight (holding a packet identifier).
@@ -634,7 +707,8 @@ impl Session {
     /// The largest token the engine holds (restored messages keep theirs); new tokens should
     /// be above it.
     pub fn max_token(&self) -> u64 {
-        self.queue.iter().chain(self.inflight.values()).map(|m| m.token).max().unwrap_or(0)
+        let delayed = self.quota_delayed.iter().map(|(_, m)| m);
+        self.queue.iter().chain(self.inflight.values()).chain(delayed).map(|m| m.token).max().unwrap_or(0)
     }
 
     // ----- inputs -------------------------------------------------------------------------
@@ -730,6 +804,7 @@ impl Session {
 
     /// Time passed: keep-alive pings, dead-link detection and message expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.requeue_quota_delayed(now);
         for expired in self.queue.take_expired(now) {
             self.finish(expired, Err(PublishError::Expired));
         }
@@ -775,6 +850,9 @@ impl Session {
     #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut next = self.queue.next_expiry();
+        if let Some(at) = self.quota_delayed.iter().map(|(at, _)| *at).min() {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         if matches!(self.state, State::Connecting | State::Connected) {
             for t in [
                 self.dead_deadline(),
@@ -893,6 +971,7 @@ impl Session {
             }
         }
         // 3. New messages.
+        self.requeue_quota_delayed(now);
         loop {
             for expired in self.queue.take_expired(now) {
                 self.finish(expired, Err(PublishError::Expired));
@@ -913,6 +992,7 @@ impl Session {
                         packet_id: None,
                         properties: AckProperties::default(),
                     }),
+                    failed: None,
                 });
                 return Some(Next::AtMostOnce(item));
             }
@@ -1041,7 +1121,7 @@ impl Session {
     /// An application request. Validation errors come back at once and nothing is queued.
     pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), CommandError> {
         match command {
-            Command::Publish { token, request } => self.publish(now, token, request),
+            Command::Publish { token, request } => self.publish(now, token, request).map_err(|r| r.error),
             Command::Subscribe { token, subscriptions, properties } => {
                 if subscriptions.is_empty() {
                     return Err(CommandError::InvalidArgument(
@@ -1138,8 +1218,12 @@ impl Session {
         }
     }
 
-    fn publish(&mut self, now: Instant, token: u64, request: PublishRequest) -> Result<(), CommandError> {
-        validate_publish(&request)?;
+    /// [`Command::Publish`], handing the request back when it is refused, so that the caller
+    /// can name the message in its report without keeping a copy of every request.
+    pub fn publish(&mut self, now: Instant, token: u64, request: PublishRequest) -> Result<(), Box<Refused>> {
+        if let Err(error) = validate_publish(&request) {
+            return Err(Box::new(Refused { error, request }));
+        }
         let publish = Publish {
             dup: false,
             qos: request.qos,
@@ -1151,7 +1235,9 @@ impl Session {
         };
         // Checked against what is known now; checked again when it leaves the queue, since
         // a later CONNACK may bring tighter limits.
-        self.admissible(publish.qos, publish.retain, &publish)?;
+        if let Err(error) = self.admissible(publish.qos, publish.retain, &publish) {
+            return Err(Refused::new(error, publish));
+        }
         let expires_at =
             publish.properties.message_expiry_interval.map(|s| now + Duration::from_secs(s.into()));
         let item = Outgoing {
@@ -1161,15 +1247,15 @@ impl Session {
             state: OutgoingState::Queued,
             expires_at,
             sent_epoch: 0,
+            quota_refusals: 0,
         };
         let weight = item.weight();
         if self.queue.is_full_for(&self.config.queue, weight) {
             match self.config.queue.overflow {
                 OverflowPolicy::Block | OverflowPolicy::Fail => {
-                    return Err(CommandError::QueueFull {
-                        messages: self.queue.len(),
-                        bytes: self.queue.bytes(),
-                    });
+                    let error =
+                        CommandError::QueueFull { messages: self.queue.len(), bytes: self.queue.bytes() };
+                    return Err(Refused::new(error, item.publish));
                 }
                 OverflowPolicy::DropOldest => {
                     while self.queue.is_full_for(&self.config.queue, weight) {
@@ -1196,7 +1282,47 @@ impl Session {
                 store.remove_outgoing(item.seq);
             }
         }
-        self.events.push_back(Event::PublishDone { token: item.token, result });
+        let failed = result.is_err().then(|| {
+            self.stats.deliveries_failed += 1;
+            Box::new(FailedPublish { topic: item.publish.topic, packet_id: item.publish.packet_id })
+        });
+        self.events.push_back(Event::PublishDone { token: item.token, result, failed });
+    }
+
+    /// A refusal with 0x97 Quota exceeded: the message goes back to the queue after a
+    /// back-off, as a new message, unless it was refused too often. True when it was kept.
+    fn retry_after_quota_refusal(&mut self, now: Instant, reason: PubAckReasonCode, id: PacketId) -> bool {
+        let retry = self.config.quota_retry;
+        let Some(item) = self.inflight.get(&id) else { return false };
+        if reason != PubAckReasonCode::QuotaExceeded || item.quota_refusals >= retry.attempts {
+            return false;
+        }
+        let Some(mut item) = self.inflight.remove(&id) else { return false };
+        self.release_quota();
+        let delay = retry.backoff.saturating_mul(1u32 << item.quota_refusals.min(16));
+        item.quota_refusals += 1;
+        // Not accepted by the server, so a new message: a new packet identifier and DUP = 0.
+        item.publish.packet_id = None;
+        item.publish.dup = false;
+        item.state = OutgoingState::Queued;
+        item.sent_epoch = 0;
+        if let Some(store) = self.store.as_mut() {
+            store.put_outgoing(&item.to_stored());
+        }
+        self.stats.quota_retries += 1;
+        self.quota_delayed.push((now + delay, item));
+        true
+    }
+
+    /// Messages whose back-off after a quota refusal is over go to the front of the queue.
+    fn requeue_quota_delayed(&mut self, now: Instant) {
+        if self.quota_delayed.iter().all(|(at, _)| *at > now) {
+            return;
+        }
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.quota_delayed).into_iter().partition(|(at, _)| *at <= now);
+        self.quota_delayed = waiting;
+        self.queue.push_front_all(due.into_iter().map(|(_, m)| m).collect());
     }
 
     fn flush_acks(&mut self) {
@@ -1426,8 +1552,8 @@ impl Session {
     fn on_connected_packet(&mut self, now: Instant, packet: Packet) {
         match packet {
             Packet::Publish(publish) => self.on_publish(publish),
-            Packet::PubAck(ack) => self.on_puback(ack),
-            Packet::PubRec(rec) => self.on_pubrec(rec),
+            Packet::PubAck(ack) => self.on_puback(now, ack),
+            Packet::PubRec(rec) => self.on_pubrec(now, rec),
             Packet::PubComp(comp) => self.on_pubcomp(comp),
             Packet::PubRel(rel) => self.on_pubrel(rel),
             Packet::SubAck(ack) => self.on_suback(ack),
@@ -1436,7 +1562,6 @@ impl Session {
             Packet::Disconnect(d) => self.on_server_disconnect(d),
             Packet::Auth(auth) => self.on_auth(auth),
             other => {
-                let _ = now;
                 // CONNACK twice, or a packet only a client sends: [MQTT-3.2.0-2] and 4.13.
                 self.fail_connection(
                     DisconnectReasonCode::ProtocolError,
@@ -1562,13 +1687,16 @@ impl Session {
         self.outstanding = self.outstanding.saturating_sub(1);
     }
 
-    fn on_puback(&mut self, ack: PubAck) {
+    fn on_puback(&mut self, now: Instant, ack: PubAck) {
         let Some(item) = self.inflight.get(&ack.packet_id) else { return };
         if item.publish.qos != QoS::AtLeastOnce {
             self.fail_connection(
                 DisconnectReasonCode::ProtocolError,
                 format!("PUBACK for QoS 2 packet {}", ack.packet_id),
             );
+            return;
+        }
+        if self.retry_after_quota_refusal(now, ack.reason_code, ack.packet_id) {
             return;
         }
         let Some(item) = self.inflight.remove(&ack.packet_id) else { return };
@@ -1589,7 +1717,7 @@ impl Session {
         self.finish(item, result);
     }
 
-    fn on_pubrec(&mut self, rec: PubRec) {
+    fn on_pubrec(&mut self, now: Instant, rec: PubRec) {
         let Some(item) = self.inflight.get_mut(&rec.packet_id) else {
             // [MQTT-4.3.3-?] unknown identifier: answer PUBREL 0x92 so the server can finish.
             let mut rel = PubRel::new(rec.packet_id);
@@ -1605,6 +1733,9 @@ impl Session {
             return;
         }
         if rec.reason_code.is_error() {
+            if self.retry_after_quota_refusal(now, rec.reason_code, rec.packet_id) {
+                return;
+            }
             let Some(item) = self.inflight.remove(&rec.packet_id) else { return };
             self.release_quota();
             self.finish(

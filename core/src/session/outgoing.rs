@@ -18,6 +18,8 @@ pub(crate) struct Outgoing {
     /// The connection (epoch) on which the PUBLISH or PUBREL last went out; anything from an
     /// earlier epoch must be sent again after a resume.
     pub sent_epoch: u64,
+    /// Times the server refused it with 0x97 Quota exceeded; see [`super::QuotaRetry`].
+    pub quota_refusals: u8,
 }
 
 impl Outgoing {

@@ -221,7 +221,7 @@ fn run(ops: Vec<Op>, id_start: u16) -> Result<(), TestCaseError> {
         drain(&mut s, &mut m, now)?;
     }
     // Nothing lost without an event.
-    let held = s.queued() + s.inflight();
+    let held = s.queued() + s.inflight() + s.quota_delayed();
     prop_assert_eq!(m.accepted.len(), m.done.len() + held, "accepted = completed + held");
     for (n, times) in &m.delivered {
         prop_assert_eq!(*times, 1, "incoming QoS 2 message {} delivered {} times", n, times);
@@ -283,7 +283,7 @@ fn drain(s: &mut Session, m: &mut Model, now: Instant) -> Result<(), TestCaseErr
             Event::PacketIdAssigned { token, packet_id } => {
                 m.token_pid.insert(token, packet_id);
             }
-            Event::PublishDone { token, result } => {
+            Event::PublishDone { token, result, .. } => {
                 prop_assert!(m.accepted.contains(&token), "completion for a token never accepted");
                 prop_assert!(m.done.insert(token), "token {} completed twice", token);
                 let qos = m.token_qos[&token];

@@ -137,13 +137,24 @@ fn done_tokens(events: &[Event]) -> Vec<(u64, bool)> {
     events
         .iter()
         .filter_map(|e| {
-            if let Event::PublishDone { token, result } = e {
+            if let Event::PublishDone { token, result, .. } = e {
                 Some((*token, result.is_ok()))
             } else {
                 None
             }
         })
         .collect()
+}
+
+/// How the delivery of `token` failed, if it did.
+fn failure(events: &[Event], token: u64) -> Option<PublishError> {
+    events.iter().find_map(|e| match e {
+        Event::PublishDone { token: t, result: Err(e), failed } if *t == token => {
+            assert!(failed.is_some(), "a failure names its message");
+            Some(e.clone())
+        }
+        _ => None,
+    })
 }
 
 fn messages(events: &[Event]) -> Vec<IncomingMessage> {
@@ -299,25 +310,97 @@ fn an_error_puback_or_pubrec_fails_the_delivery_with_the_reason() {
     nack.properties.reason_string = Some("acl".into());
     h.server(Packet::PubAck(nack));
     let mut rec = PubRec::new(ids[1]);
-    rec.reason_code = PubAckReasonCode::QuotaExceeded;
+    rec.reason_code = PubAckReasonCode::PayloadFormatInvalid;
     h.server(Packet::PubRec(rec));
     // No PUBREL for a refused QoS 2 message (4.3.3): the flow ends at the PUBREC.
     assert!(h.take_sent().is_empty());
     let events = h.take_events();
-    assert!(events.contains(&Event::PublishDone {
-        token: 1,
-        result: Err(PublishError::Rejected {
+    assert_eq!(
+        failure(&events, 1),
+        Some(PublishError::Rejected {
             reason_code: PubAckReasonCode::NotAuthorized,
             reason_string: Some("acl".into())
         })
-    }));
-    assert!(events.contains(&Event::PublishDone {
-        token: 2,
-        result: Err(PublishError::Rejected {
-            reason_code: PubAckReasonCode::QuotaExceeded,
+    );
+    assert_eq!(
+        failure(&events, 2),
+        Some(PublishError::Rejected {
+            reason_code: PubAckReasonCode::PayloadFormatInvalid,
             reason_string: None
         })
-    }));
+    );
+}
+
+/// 0x97 Quota exceeded means the server did not take the message yet: it goes out again as a
+/// new message (new packet identifier, DUP = 0) after a back-off that doubles, until the
+/// attempts run out; then the delivery fails with the server's reason.
+#[test]
+fn a_quota_refusal_is_retried_after_a_back_off_then_fails() {
+    let backoff = Duration::from_millis(100);
+    let mut h = Harness::with(|c| {
+        no_alias(c);
+        c.quota_retry = QuotaRetry { attempts: 2, backoff };
+    });
+    h.connect(false);
+    h.publish(1, "q1", QoS::AtLeastOnce).unwrap();
+    h.publish(2, "q2", QoS::ExactlyOnce).unwrap();
+    let sent = h.take_sent();
+    let ids: Vec<PacketId> = publishes(&sent).iter().map(|p| p.packet_id.unwrap()).collect();
+    let quota = PubAckReasonCode::QuotaExceeded;
+    let refuse = |h: &mut Harness, qos: QoS, id: PacketId| {
+        if qos == QoS::AtLeastOnce {
+            let mut ack = PubAck::new(id);
+            ack.reason_code = quota;
+            h.server(Packet::PubAck(ack));
+        } else {
+            let mut rec = PubRec::new(id);
+            rec.reason_code = quota;
+            h.server(Packet::PubRec(rec));
+        }
+    };
+    refuse(&mut h, QoS::AtLeastOnce, ids[0]);
+    refuse(&mut h, QoS::ExactlyOnce, ids[1]);
+    assert!(h.take_sent().is_empty(), "nothing before the back-off");
+    assert!(done_tokens(&h.take_events()).is_empty(), "not failed: it will be retried");
+    assert_eq!(h.s.poll_timeout(), Some(h.now + backoff));
+    h.advance(backoff);
+    let sent = h.take_sent();
+    let again = publishes(&sent);
+    assert_eq!(
+        again.iter().map(|p| (p.topic.as_str(), p.dup)).collect::<Vec<_>>(),
+        vec![("q1", false), ("q2", false)]
+    );
+    let new_ids: Vec<PacketId> = again.iter().map(|p| p.packet_id.unwrap()).collect();
+    assert!(new_ids.iter().all(|id| !ids.contains(id)), "new messages get new packet identifiers");
+    assert_eq!(h.s.stats().quota_retries, 2);
+    // Second refusal: the back-off doubles.
+    refuse(&mut h, QoS::AtLeastOnce, new_ids[0]);
+    h.server(Packet::PubRec(PubRec::new(new_ids[1])));
+    h.server(Packet::PubComp(PubComp::new(new_ids[1])));
+    assert_eq!(done_tokens(&h.take_events()), vec![(2, true)], "the QoS 2 retry was accepted");
+    h.take_sent();
+    h.advance(backoff);
+    assert!(h.take_sent().is_empty(), "the second back-off is twice the first");
+    h.advance(backoff);
+    let sent = h.take_sent();
+    let third = publishes(&sent)[0].packet_id.unwrap();
+    // Attempts used up: the third refusal fails the delivery with the reason.
+    refuse(&mut h, QoS::AtLeastOnce, third);
+    let events = h.take_events();
+    assert_eq!(failure(&events, 1), Some(PublishError::Rejected { reason_code: quota, reason_string: None }));
+    assert_eq!(h.s.stats().deliveries_failed, 1);
+    assert_eq!(h.s.inflight(), 0);
+
+    // With retries off the first refusal fails at once.
+    let mut h = Harness::with(|c| c.quota_retry = QuotaRetry { attempts: 0, backoff });
+    h.connect(false);
+    h.publish(1, "q", QoS::AtLeastOnce).unwrap();
+    let id = publishes(&h.take_sent())[0].packet_id.unwrap();
+    refuse(&mut h, QoS::AtLeastOnce, id);
+    assert_eq!(
+        failure(&h.take_events(), 1),
+        Some(PublishError::Rejected { reason_code: quota, reason_string: None })
+    );
 }
 
 #[test]
@@ -524,8 +607,8 @@ fn session_lost_with_fail_policy_fails_each_delivery() {
     h.connect(false);
     let events = h.take_events();
     assert!(events.contains(&Event::SessionLost { republished: 0, failed: 2 }));
-    assert!(events.contains(&Event::PublishDone { token: 1, result: Err(PublishError::SessionLost) }));
-    assert!(events.contains(&Event::PublishDone { token: 2, result: Err(PublishError::SessionLost) }));
+    assert!(failure(&events, 1) == Some(PublishError::SessionLost));
+    assert!(failure(&events, 2) == Some(PublishError::SessionLost));
     assert!(publishes(&h.take_sent()).is_empty());
 }
 
@@ -790,9 +873,7 @@ fn queue_overflow_policies() {
             }
             OverflowPolicy::DropOldest => {
                 third.unwrap();
-                assert!(h
-                    .take_events()
-                    .contains(&Event::PublishDone { token: 1, result: Err(PublishError::Overflow) }));
+                assert!(failure(&h.take_events(), 1) == Some(PublishError::Overflow));
             }
         }
         assert_eq!(h.s.queued(), 2);
@@ -828,7 +909,7 @@ fn queued_messages_expire_and_sent_ones_carry_the_remaining_interval() {
     h.publish_req(2, req("long", 100)).unwrap();
     assert!(h.s.poll_timeout().is_some(), "an expiry deadline is pending");
     h.advance(Duration::from_secs(6));
-    assert!(h.take_events().contains(&Event::PublishDone { token: 1, result: Err(PublishError::Expired) }));
+    assert!(failure(&h.take_events(), 1) == Some(PublishError::Expired));
     assert_eq!(h.s.queued(), 1);
     h.connect(false);
     let sent = h.take_sent();
