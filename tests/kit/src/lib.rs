@@ -1,5 +1,6 @@
 //! Test fixtures for tether: a real mosquitto broker per test ([`Broker`]) and a TCP proxy that
-//! injects network faults and watches the MQTT traffic ([`FaultProxy`]).
+//! injects network faults and watches the MQTT traffic ([`FaultProxy`]), whose wire log
+//! [`wire::analyze`] checks for flow-control faults.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -20,6 +21,8 @@
 pub mod broker;
 pub mod mqtt;
 pub mod proxy;
+pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use proxy::{Direction, FaultProxy, ProxyStats, PublishRecord};
+pub use wire::{WireRecord, WireReport};

@@ -8,7 +8,15 @@
 //!     prints "PORT <n>", then reads one command per line and answers each with one line:
 //!     cut | blackhole on|off | refuse on|off | random-cuts SEED MIN_MS MAX_MS |
 //!     stop-random-cuts | cut-after-bytes up|down N | delay MS | stats |
-//!     wait-connections N TIMEOUT_MS | quit        (EOF on stdin = quit)
+//!     wait-connections N TIMEOUT_MS | wire-report | wire-clear | quit   (EOF on stdin = quit)
+//!   wire-report: one-line JSON of the analysis of the wire log (tether_testkit::wire), e.g.
+//!     {"records":6,"dropped_records":0,"max_unfinished_up":2,"max_unfinished_down":0,
+//!      "unfinished_up_at_end":0,"unfinished_down_at_end":0,"receive_maximum_up":20,
+//!      "error_acks_from_server":[{"connection":1,"packet_type":4,"packet_id":7,"reason_code":151}],
+//!      "error_acks_from_server_count":1,"duplicate_acks_from_client":[],
+//!      "duplicate_acks_from_client_count":0,"client_acks_without_publish":[],
+//!      "client_acks_without_publish_count":0}      (lists cut at 100 entries, counts complete)
+//!   wire-clear: empties the wire log ("ok"); do it between connections, not during one.
 //! ```
 
 // A test fixture runs real processes and sockets with deadlines: it reads the clock on purpose
@@ -206,6 +214,11 @@ fn command(proxy: &FaultProxy, line: &str) -> Result<String, String> {
             } else {
                 "timeout".into()
             }
+        }
+        "wire-report" => proxy.wire_report().to_json(),
+        "wire-clear" => {
+            proxy.clear_wire_log();
+            "ok".into()
         }
         other => return Err(format!("unknown command {other:?}")),
     };

@@ -21,10 +21,18 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::mqtt::{ParseEvent, StreamParser};
+use crate::mqtt::{ParseEvent, StreamParser, CONNACK};
+use crate::wire::{analyze, WireRecord, WireReport};
 
 /// Default cap of [`FaultProxy::publish_log`]; later PUBLISHes are counted but not logged.
 pub const PUBLISH_LOG_CAP: usize = 1_000_000;
+/// Cap of [`FaultProxy::wire_log`] (about 50 MB); later records are counted in
+/// [`ProxyStats::wire_dropped`].
+///
+/// ```
+/// assert!(tether_testkit::proxy::WIRE_LOG_CAP >= 1_000_000);
+/// ```
+pub const WIRE_LOG_CAP: usize = 2_000_000;
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CUT_WAIT: Duration = Duration::from_secs(2);
 const BUF_SIZE: usize = 16 * 1024;
@@ -75,6 +83,11 @@ pub struct ProxyStats {
     pub connacks: u64,
     /// Client→server packets that looked like a PUBLISH but were malformed (QoS 3, truncated).
     pub malformed: u64,
+    /// Server→client packets that were malformed (truncated acknowledgement or PUBLISH head,
+    /// CONNACK whose properties could not be followed).
+    pub malformed_down: u64,
+    /// Wire records not logged because the wire log was full ([`WIRE_LOG_CAP`]).
+    pub wire_dropped: u64,
 }
 
 impl ProxyStats {
@@ -88,7 +101,8 @@ impl ProxyStats {
         format!(
             "{{\"connections\":{},\"cuts\":{},\"refused\":{},\"upstream_failures\":{},\
              \"bytes_up\":{},\"bytes_down\":{},\"publishes\":{},\"dup_publishes\":{},\
-             \"publishes_by_qos\":[{},{},{}],\"connacks\":{},\"malformed\":{}}}",
+             \"publishes_by_qos\":[{},{},{}],\"connacks\":{},\"malformed\":{},\"malformed_down\":{},\
+             \"wire_dropped\":{}}}",
             self.connections,
             self.cuts,
             self.refused,
@@ -101,7 +115,9 @@ impl ProxyStats {
             self.publishes_by_qos[1],
             self.publishes_by_qos[2],
             self.connacks,
-            self.malformed
+            self.malformed,
+            self.malformed_down,
+            self.wire_dropped
         )
     }
 }
@@ -145,6 +161,7 @@ struct CutAfter {
 struct Counters {
     stats: ProxyStats,
     log: Vec<PublishRecord>,
+    wire: Vec<WireRecord>,
 }
 
 struct Shared {
@@ -433,6 +450,57 @@ impl FaultProxy {
         self.shared.counters().log.clone()
     }
 
+    /// Every flow-control-relevant packet seen so far in either direction, in the order the
+    /// proxy read them (capped at [`WIRE_LOG_CAP`]): QoS 1/2 PUBLISH, PUBACK, PUBREC, PUBREL,
+    /// PUBCOMP and CONNACK. A packet is logged before it is forwarded, so an acknowledgement
+    /// always comes after what it acknowledges. Packets read while black-holed are logged too
+    /// (they were sent, though never delivered).
+    ///
+    /// ```no_run
+    /// use tether_testkit::{mqtt::PUBACK, Direction};
+    /// let proxy = tether_testkit::FaultProxy::start("127.0.0.1:41883".parse().unwrap());
+    /// let acks = proxy
+    ///     .wire_log()
+    ///     .iter()
+    ///     .filter(|r| r.direction == Direction::ServerToClient && r.packet_type == PUBACK)
+    ///     .count();
+    /// # let _ = acks;
+    /// ```
+    pub fn wire_log(&self) -> Vec<WireRecord> {
+        self.shared.counters().wire.clone()
+    }
+
+    /// Empties the wire log ([`ProxyStats::wire_dropped`] keeps counting since the start). Clear
+    /// it between connections, not in the middle of one: the analysis of what follows would
+    /// miss that connection's CONNACK and unfinished messages.
+    ///
+    /// ```no_run
+    /// let proxy = tether_testkit::FaultProxy::start("127.0.0.1:41883".parse().unwrap());
+    /// proxy.clear_wire_log();
+    /// assert!(proxy.wire_log().is_empty());
+    /// ```
+    pub fn clear_wire_log(&self) {
+        let mut c = self.shared.counters();
+        c.wire = Vec::new();
+    }
+
+    /// [`analyze`] of the wire log, with [`WireReport::dropped_records`] filled in.
+    ///
+    /// ```no_run
+    /// let proxy = tether_testkit::FaultProxy::start("127.0.0.1:41883".parse().unwrap());
+    /// let r = proxy.wire_report();
+    /// assert!(r.max_unfinished_up <= usize::from(r.receive_maximum_up));
+    /// assert!(r.error_acks_from_server.is_empty());
+    /// ```
+    pub fn wire_report(&self) -> WireReport {
+        // Copied out so the analysis does not hold the lock the pumps need.
+        let (log, dropped) = {
+            let c = self.shared.counters();
+            (c.wire.clone(), c.stats.wire_dropped)
+        };
+        WireReport { dropped_records: dropped, ..analyze(&log) }
+    }
+
     /// Number of connections open right now.
     ///
     /// ```no_run
@@ -640,8 +708,8 @@ async fn pump(
                 _ => (n, false),
             }
         };
-        // Observe what the client sent (all of it while black-holed, so the parser stays in step
-        // with the client's stream; only the forwarded part on a cut).
+        // Observe what the sender sent (all of it while black-holed, so the parser stays in step
+        // with its stream; only the forwarded part on a cut).
         let observed = if cut_now { forward } else { n };
         observe(shared, conn, dir, &mut parser, &buf[..observed]);
         if forward > 0 {
@@ -680,12 +748,23 @@ fn observe(shared: &Shared, conn: u64, dir: Direction, parser: &mut StreamParser
     if events.is_empty() && malformed == 0 {
         return;
     }
-    let mut c = shared.counters();
+    let mut guard = shared.counters();
+    let c = &mut *guard;
     match dir {
-        Direction::ClientToServer => {
-            c.stats.malformed += malformed;
-            for e in events {
-                if let ParseEvent::Publish(p) = e {
+        Direction::ClientToServer => c.stats.malformed += malformed,
+        Direction::ServerToClient => c.stats.malformed_down += malformed,
+    }
+    for e in events {
+        let record = match e {
+            ParseEvent::Packet { packet_type } => {
+                if dir == Direction::ServerToClient && packet_type == CONNACK {
+                    c.stats.connacks += 1;
+                }
+                None
+            }
+            ParseEvent::Publish(p) => {
+                let record = p.packet_id.map(|id| WireRecord::publish(conn, dir, id, p.qos, p.dup));
+                if dir == Direction::ClientToServer {
                     c.stats.publishes += 1;
                     if p.dup {
                         c.stats.dup_publishes += 1;
@@ -701,13 +780,20 @@ fn observe(shared: &Shared, conn: u64, dir: Direction, parser: &mut StreamParser
                         });
                     }
                 }
+                record
             }
-        }
-        Direction::ServerToClient => {
-            for e in events {
-                if e == (ParseEvent::Packet { packet_type: 2 }) {
-                    c.stats.connacks += 1;
-                }
+            ParseEvent::Ack(a) => Some(WireRecord::ack(conn, dir, a.packet_type, a.packet_id, a.reason_code)),
+            // Only a server sends CONNACK: one coming from a client is not what the log describes.
+            ParseEvent::ConnAck { .. } if dir == Direction::ClientToServer => None,
+            ParseEvent::ConnAck { session_present, reason_code, receive_maximum } => {
+                Some(WireRecord::connack(conn, session_present, reason_code, receive_maximum))
+            }
+        };
+        if let Some(r) = record {
+            if c.wire.len() < WIRE_LOG_CAP {
+                c.wire.push(r);
+            } else {
+                c.stats.wire_dropped += 1;
             }
         }
     }

@@ -116,6 +116,21 @@ fn proxy_mode_commands() {
     ] {
         assert_eq!(ask(cmd), "ok", "{cmd}");
     }
+    // The server refuses a QoS 1 message: PUBACK id 7, 0x97 Quota exceeded.
+    server.write_all(&[0x40, 0x03, 0x00, 0x07, 0x97]).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std::io::Read::read_exact(&mut c, &mut buf).unwrap();
+    let report = ask("wire-report");
+    assert!(report.starts_with("{\"records\":1,") && report.ends_with('}'), "{report}");
+    assert!(report.contains("\"receive_maximum_up\":65535"), "{report}");
+    assert!(
+        report.contains(
+            "\"error_acks_from_server\":[{\"connection\":1,\"packet_type\":4,\"packet_id\":7,\"reason_code\":151}]"
+        ),
+        "{report}"
+    );
+    assert_eq!(ask("wire-clear"), "ok");
+    assert!(ask("wire-report").starts_with("{\"records\":0,"));
     assert_eq!(ask("cut"), "ok 1");
     assert!(ask("stats").contains("\"cuts\":1"));
     assert!(ask("frobnicate").starts_with("error"));

@@ -4,7 +4,7 @@
 // (the sans-IO rule of clippy.toml is for core's codec and session).
 #![allow(clippy::disallowed_methods)]
 
-use tether_testkit::mqtt::{ParseEvent, PublishInfo, StreamParser};
+use tether_testkit::mqtt::{self, AckInfo, ParseEvent, PublishInfo, StreamParser};
 
 /// QoS 1 PUBLISH with DUP, topic "t", packet id 5, empty properties, payload "hi".
 const QOS1_DUP: [u8; 10] = [0x3A, 0x08, 0x00, 0x01, b't', 0x00, 0x05, 0x00, b'h', b'i'];
@@ -42,6 +42,7 @@ fn parse_chunks(chunks: &[&[u8]]) -> (Vec<u8>, Vec<PublishInfo>, StreamParser) {
         p.feed(c, |e| match e {
             ParseEvent::Packet { packet_type } => types.push(packet_type),
             ParseEvent::Publish(i) => pubs.push(i),
+            ParseEvent::Ack(_) | ParseEvent::ConnAck { .. } => {}
         });
     }
     (types, pubs, p)
@@ -139,4 +140,157 @@ fn invalid_length_breaks_the_stream_and_qos3_is_malformed() {
     assert_eq!(p.malformed(), 1);
     assert_eq!(pubs.len(), 1);
     assert_eq!(pubs[0].topic, "ab");
+}
+
+/// Every event but `Packet`, from the chunks fed in order.
+fn heads(chunks: &[&[u8]]) -> (Vec<ParseEvent>, StreamParser) {
+    let mut p = StreamParser::new();
+    let mut events = Vec::new();
+    for c in chunks {
+        p.feed(c, |e| {
+            if !matches!(e, ParseEvent::Packet { .. }) {
+                events.push(e)
+            }
+        });
+    }
+    (events, p)
+}
+
+/// Checks `data` gives `expected` fed whole, byte by byte, and split at every position.
+fn check_all_splits(data: &[u8], expected: &[ParseEvent], malformed: u64) {
+    let (events, p) = heads(&[data]);
+    assert_eq!(events, expected, "whole");
+    assert_eq!(p.malformed(), malformed, "whole");
+    let bytes: Vec<&[u8]> = data.chunks(1).collect();
+    let (events, p) = heads(&bytes);
+    assert_eq!(events, expected, "byte by byte");
+    assert_eq!(p.malformed(), malformed, "byte by byte");
+    assert!(!p.is_broken());
+    for i in 0..=data.len() {
+        let (events, p) = heads(&[&data[..i], &data[i..]]);
+        assert_eq!(events, expected, "split at {i}");
+        assert_eq!(p.malformed(), malformed, "split at {i}");
+    }
+}
+
+fn ack(packet_type: u8, packet_id: u16, reason_code: u8) -> ParseEvent {
+    ParseEvent::Ack(AckInfo { packet_type, packet_id, reason_code })
+}
+
+#[test]
+fn acks_with_and_without_reason_code() {
+    let mut s = Vec::new();
+    s.extend_from_slice(&[0x40, 0x02, 0x00, 0x05]); // PUBACK 5, no reason code: Success
+    s.extend_from_slice(&[0x50, 0x03, 0x01, 0x02, 0x97]); // PUBREC 0x0102, Quota exceeded
+    s.extend_from_slice(&[0x62, 0x04, 0xFF, 0xFF, 0x92, 0x00]); // PUBREL, id not found, no props
+                                                                // PUBCOMP 7, success, with a Reason String property "ok".
+    s.extend_from_slice(&[0x70, 0x09, 0x00, 0x07, 0x00, 0x05, 0x1F, 0x00, 0x02, b'o', b'k']);
+    s.extend_from_slice(&QOS1_DUP);
+    let expected = vec![
+        ack(mqtt::PUBACK, 5, 0x00),
+        ack(mqtt::PUBREC, 0x0102, 0x97),
+        ack(mqtt::PUBREL, 0xFFFF, 0x92),
+        ack(mqtt::PUBCOMP, 7, 0x00),
+        ParseEvent::Publish(expected()[0].clone()),
+    ];
+    check_all_splits(&s, &expected, 0);
+}
+
+#[test]
+fn an_ack_too_short_for_its_packet_id_is_malformed() {
+    // A PUBACK with a one-byte body, a PUBREC with none, then a valid PUBACK.
+    let mut s = vec![0x40, 0x01, 0x00, 0x50, 0x00];
+    s.extend_from_slice(&PUBACK);
+    check_all_splits(&s, &[ack(mqtt::PUBACK, 5, 0)], 2);
+}
+
+/// CONNACK, session present, success, with Receive Maximum 20 among other properties of
+/// every value encoding.
+fn connack_with_properties() -> Vec<u8> {
+    let mut props = vec![
+        0x11, 0x00, 0x00, 0x01, 0x2C, // Session Expiry Interval 300 (four bytes)
+        0x12, 0x00, 0x03, b'c', b'i', b'd', // Assigned Client Identifier (string)
+        0x26, 0x00, 0x01, b'k', 0x00, 0x02, b'v', b'v', // User Property (string pair)
+        0x0B, 0x80,
+        0x01, // Subscription Identifier 128 (variable byte integer; odd here, but skippable)
+        0x24, 0x01, // Maximum QoS 1 (byte)
+        0x21, 0x00, 0x14, // Receive Maximum 20
+        0x22, 0x00, 0x0A, // Topic Alias Maximum 10
+        0x26, 0x00, 0x00, 0x00, 0x00, // User Property with empty name and value
+    ];
+    // A long Reason String, so the property length takes two bytes.
+    props.extend_from_slice(&[0x1F, 0x00, 0xC8]);
+    props.extend_from_slice(&[b'r'; 200]);
+    let mut body = vec![0x01, 0x00];
+    let n = props.len();
+    body.extend_from_slice(&[(n as u8 & 0x7F) | 0x80, (n >> 7) as u8]);
+    body.extend_from_slice(&props);
+    let mut pkt = vec![0x20];
+    let m = body.len();
+    pkt.extend_from_slice(&[(m as u8 & 0x7F) | 0x80, (m >> 7) as u8]);
+    pkt.extend_from_slice(&body);
+    pkt
+}
+
+#[test]
+fn connack_receive_maximum_among_other_properties() {
+    let mut s = connack_with_properties();
+    s.extend_from_slice(&PUBACK);
+    let expected = vec![
+        ParseEvent::ConnAck { session_present: true, reason_code: 0, receive_maximum: Some(20) },
+        ack(mqtt::PUBACK, 5, 0),
+    ];
+    check_all_splits(&s, &expected, 0);
+}
+
+#[test]
+fn connack_without_properties() {
+    // MQTT 3.1.1 style (no property length), then MQTT 5 with an empty property list, refused.
+    let mut s = vec![0x20, 0x02, 0x00, 0x00, 0x20, 0x03, 0x00, 0x87, 0x00];
+    s.extend_from_slice(&PUBACK);
+    let expected = vec![
+        ParseEvent::ConnAck { session_present: false, reason_code: 0, receive_maximum: None },
+        ParseEvent::ConnAck { session_present: false, reason_code: 0x87, receive_maximum: None },
+        ack(mqtt::PUBACK, 5, 0),
+    ];
+    check_all_splits(&s, &expected, 0);
+}
+
+#[test]
+fn connack_that_cannot_be_followed_is_malformed_but_keeps_the_stream() {
+    // Receive Maximum 5, then an unknown property 0x7F: the rest is skipped.
+    let mut s = vec![0x20, 0x09, 0x00, 0x00, 0x06, 0x21, 0x00, 0x05, 0x7F, 0x01, 0x02];
+    // Property length larger than the body.
+    s.extend_from_slice(&[0x20, 0x06, 0x01, 0x00, 0x10, 0x21, 0x00, 0x07]);
+    // Property length ending inside Receive Maximum's value.
+    s.extend_from_slice(&[0x20, 0x06, 0x00, 0x00, 0x02, 0x21, 0x00, 0x08]);
+    // Cut before the reason code: no event.
+    s.extend_from_slice(&[0x20, 0x01, 0x00]);
+    s.extend_from_slice(&PUBACK);
+    let expected = vec![
+        ParseEvent::ConnAck { session_present: false, reason_code: 0, receive_maximum: Some(5) },
+        ParseEvent::ConnAck { session_present: true, reason_code: 0, receive_maximum: Some(7) },
+        ParseEvent::ConnAck { session_present: false, reason_code: 0, receive_maximum: None },
+        ack(mqtt::PUBACK, 5, 0),
+    ];
+    check_all_splits(&s, &expected, 4);
+}
+
+#[test]
+fn garbage_after_a_connack_header_never_panics() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for round in 0..500usize {
+        // A CONNACK or acknowledgement header with a one-byte length, then random bytes.
+        let mut data = vec![[0x20, 0x40, 0x50, 0x62, 0x70][round % 5], (round % 128) as u8];
+        for _ in 0..(round % 140) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.push(x as u8);
+        }
+        let mut p = StreamParser::new();
+        for c in data.chunks(1 + round % 5) {
+            p.feed(c, |_| {});
+        }
+    }
 }

@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tether_testkit::{Direction, FaultProxy};
+use tether_testkit::mqtt::{CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL};
+use tether_testkit::{Broker, Direction, FaultProxy, WireRecord};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -338,4 +339,149 @@ fn upstream_down_closes_the_client() {
     let s = proxy.stats();
     assert_eq!(s.upstream_failures, 1);
     assert_eq!(s.connections, 0);
+}
+
+/// A hand-driven MQTT 5 client through the proxy: it answers the broker's deliveries itself
+/// (PUBACK, PUBREC, PUBCOMP) while waiting for what the test expects.
+struct RawClient {
+    s: TcpStream,
+    deliveries: Vec<(u8, u16)>,
+}
+
+impl RawClient {
+    fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn publish(&mut self, topic: &str, qos: u8, id: u16) {
+        let mut body = vec![0x00, topic.len() as u8];
+        body.extend_from_slice(topic.as_bytes());
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(&[0x00, b'p']); // no properties, payload "p"
+        let mut pkt = vec![0x30 | (qos << 1), body.len() as u8];
+        pkt.extend_from_slice(&body);
+        self.send(&pkt);
+    }
+
+    fn ack(&mut self, first: u8, id: u16) {
+        let [hi, lo] = id.to_be_bytes();
+        self.send(&[first, 0x02, hi, lo]);
+    }
+
+    /// Reads one whole packet: (first byte, body).
+    fn read_packet(&mut self) -> (u8, Vec<u8>) {
+        let mut b = [0u8; 1];
+        self.s.read_exact(&mut b).unwrap();
+        let first = b[0];
+        let mut len = 0usize;
+        for i in 0..4 {
+            self.s.read_exact(&mut b).unwrap();
+            len |= usize::from(b[0] & 0x7F) << (7 * i);
+            if b[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.s.read_exact(&mut body).unwrap();
+        (first, body)
+    }
+
+    /// Reads packets, answering deliveries, until one of `packet_type` for `id` arrives and
+    /// `done` holds; returns that packet's body.
+    fn until(&mut self, packet_type: u8, id: u16, done: impl Fn(&RawClient) -> bool) -> Vec<u8> {
+        let mut found = None;
+        for _ in 0..100 {
+            let (first, body) = self.read_packet();
+            let t = first >> 4;
+            let pid = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
+            if t == PUBLISH {
+                let qos = (first >> 1) & 0x03;
+                let id = pid(2 + usize::from(pid(0)));
+                self.deliveries.push((qos, id));
+                self.ack(if qos == 1 { 0x40 } else { 0x50 }, id);
+            } else if t == PUBREL {
+                self.ack(0x70, pid(0));
+            }
+            if t == packet_type && (body.len() < 2 || pid(0) == id) {
+                found = Some(body);
+            }
+            if let Some(body) = found.take_if(|_| done(self)) {
+                return body;
+            }
+        }
+        panic!("no packet type {packet_type} id {id}")
+    }
+}
+
+#[test]
+fn wire_log_of_qos1_and_qos2_through_mosquitto() {
+    let broker = Broker::builder().config_line("max_inflight_messages 7").start().expect("mosquitto");
+    let proxy = FaultProxy::start(broker.addr());
+    let s = TcpStream::connect(proxy.addr()).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut c = RawClient { s, deliveries: Vec::new() };
+    // MQTT 5 CONNECT, client id "w", clean start, keep-alive 60, no properties.
+    c.send(&[0x10, 0x0E, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x00, 0x00, 0x01, b'w']);
+    let connack = c.until(CONNACK, 0, |_| true);
+    assert_eq!(connack[1], 0x00, "{connack:?}");
+    // SUBSCRIBE id 10 to "d" at QoS 2, no properties.
+    c.send(&[0x82, 0x07, 0x00, 0x0A, 0x00, 0x00, 0x01, b'd', 0x02]);
+    c.until(9, 10, |_| true);
+
+    // Two messages unfinished at once: a QoS 2 one held before its PUBREL, and a QoS 1 one.
+    c.publish("u", 2, 3);
+    c.until(PUBREC, 3, |_| true);
+    c.publish("u", 1, 1);
+    c.until(PUBACK, 1, |_| true);
+    c.ack(0x62, 3); // PUBREL
+    c.until(PUBCOMP, 3, |_| true);
+    // Messages to our own subscription, one at a time: the broker's deliveries come back.
+    c.publish("d", 1, 4);
+    c.until(PUBACK, 4, |c| c.deliveries.len() == 1);
+    c.publish("d", 2, 5);
+    c.until(PUBREC, 5, |_| true);
+    c.ack(0x62, 5);
+    c.until(PUBCOMP, 5, |c| c.deliveries.len() == 2);
+    // Our answer to the broker's PUBREL went before this PINGREQ, so the proxy saw it.
+    c.send(&[0xC0, 0x00]);
+    c.until(13, 0, |_| true);
+
+    let log = proxy.wire_log();
+    let up = Direction::ClientToServer;
+    let down = Direction::ServerToClient;
+    let ids = |dir: Direction, t: u8| -> Vec<u16> {
+        log.iter().filter(|r| r.direction == dir && r.packet_type == t).filter_map(|r| r.packet_id).collect()
+    };
+    // mosquitto announces its max_inflight_messages as Receive Maximum.
+    assert_eq!(log[0], WireRecord::connack(1, false, 0, Some(7)), "{log:?}");
+    assert_eq!(ids(up, PUBLISH), vec![3, 1, 4, 5], "{log:?}");
+    assert_eq!(ids(down, PUBACK), vec![1, 4], "{log:?}");
+    assert_eq!(ids(down, PUBREC), vec![3, 5], "{log:?}");
+    assert_eq!(ids(up, PUBREL), vec![3, 5], "{log:?}");
+    assert_eq!(ids(down, PUBCOMP), vec![3, 5], "{log:?}");
+    let (d1, d2) = (c.deliveries[0], c.deliveries[1]);
+    assert_eq!((d1.0, d2.0), (1, 2), "{:?}", c.deliveries);
+    assert_eq!(ids(down, PUBLISH), vec![d1.1, d2.1], "{log:?}");
+    assert_eq!(ids(up, PUBACK), vec![d1.1], "{log:?}");
+    assert_eq!(ids(up, PUBREC), vec![d2.1], "{log:?}");
+    assert_eq!(ids(down, PUBREL), vec![d2.1], "{log:?}");
+    assert_eq!(ids(up, PUBCOMP), vec![d2.1], "{log:?}");
+    // (The PUBACK of "u" may say 0x10 No matching subscribers: a success.)
+    assert!(log.iter().all(|r| r.connection == 1 && r.reason_code < 0x80 && !r.dup), "{log:?}");
+
+    let r = proxy.wire_report();
+    assert_eq!(r.records, log.len());
+    assert_eq!(r.receive_maximum_up, 7);
+    assert_eq!(r.max_unfinished_up, 2, "{r:?}");
+    assert_eq!(r.max_unfinished_down, 1, "{r:?}");
+    assert_eq!((r.unfinished_up_at_end, r.unfinished_down_at_end), (0, 0), "{r:?}");
+    assert!(r.error_acks_from_server.is_empty(), "{r:?}");
+    assert!(r.duplicate_acks_from_client.is_empty(), "{r:?}");
+    assert!(r.client_acks_without_publish.is_empty(), "{r:?}");
+    assert_eq!(r.dropped_records, 0);
+    assert_eq!(proxy.stats().malformed_down, 0);
+
+    proxy.clear_wire_log();
+    assert!(proxy.wire_log().is_empty());
+    assert_eq!(proxy.wire_report().records, 0);
 }
