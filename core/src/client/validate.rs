@@ -106,8 +106,13 @@ pub fn seconds(field: &str, value: f64) -> Result<Duration, Error> {
     if value.is_finite() && value >= 0.0 && value <= SECONDS.max as f64 {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(Error::InvalidArgument(format!("{field} must be a number of seconds {SECONDS}, not {value}")))
+        Err(refuse_seconds(field, value))
     }
+}
+
+/// The error of [`seconds`], also for a value a face cannot even make a float of.
+pub fn refuse_seconds(field: &str, value: impl fmt::Display) -> Error {
+    Error::InvalidArgument(format!("{field} must be a number of seconds {SECONDS}, not {value}"))
 }
 
 /// The first reconnect delay cannot exceed the ceiling of every delay.
