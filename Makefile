@@ -54,7 +54,8 @@ test-c: deps
 
 ## Benchmarks against rumqttc, Paho C, libmosquitto and paho-mqtt on a mosquitto of their own
 ## (installs what they need; QUICK=1 for the one-minute set). Report: bench/results/latest.md.
-bench: deps
+## The Python face is measured from the wheel built here (python-wheel), never a stale one.
+bench: deps python-wheel
 	@bash bench/ensure-bench-deps.sh
 	QUICK="$(QUICK)" python3 bench/run.py
 

@@ -218,11 +218,11 @@ def build(clients: dict[str, Client], notes: list[str], no_build: bool) -> None:
 
     t = clients["tether-python"]
     if not TETHER_VENV_PY.exists():
-        t.available, t.note = False, "skipped: build/venv does not exist (the tether wheel is not installed)"
+        t.available, t.note = False, "skipped: build/venv does not exist (`make python-wheel` installs the wheel; `make bench` does it first)"
     else:
         ok, out = run_quiet([str(TETHER_VENV_PY), "-c", "import tether"], timeout=60)
         if not ok:
-            t.available, t.note = False, "skipped: `import tether` fails in build/venv (the wheel is not installed)"
+            t.available, t.note = False, "skipped: `import tether` fails in build/venv (run `make python-wheel`)"
     p = clients["paho-mqtt"]
     ok, out = run_quiet([str(PEER_VENV_PY), "-c", "import paho.mqtt; print(paho.mqtt.__version__)"], timeout=60) if PEER_VENV_PY.exists() else (False, "")
     if not ok or not out.strip().startswith("2."):

@@ -609,7 +609,8 @@ tether_result tether_client_set_on_delivery(tether_client *client,
  * Errors: `TETHER_CONNECTION_REFUSED` (CONNACK reason code in
  * `tether_last_reason_code()`), `TETHER_IO`, `TETHER_TIMEOUT` (the client keeps trying
  * in the background; `tether_client_disconnect` stops it), `TETHER_INVALID_STATE`
- * (already connected). With `TETHER_NO_WAIT` the outcome arrives through on_connect.
+ * (already connected), `TETHER_INVALID_ARGUMENT` (an empty host, port 0). With
+ * `TETHER_NO_WAIT` the outcome arrives through on_connect.
  */
 tether_result tether_client_connect(tether_client *client,
                                     const char *host,

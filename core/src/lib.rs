@@ -3,6 +3,7 @@
 //! * [`codec`]: every MQTT 5.0 packet, both directions, no IO;
 //! * [`session`]: the sans-IO session engine (resume, flow control, aliases, keep-alive);
 //! * [`store`]: the seam for durable session state;
+//! * [`validate`]: the ranges of every integer argument, shared by the three faces;
 //! * the client: [`AsyncClient`] (tokio) and [`Client`] (blocking), configured with
 //!   [`MqttOptions`], driven by one task per client on the shared [`runtime`].
 //!
@@ -22,6 +23,7 @@ pub mod store;
 mod client;
 mod driver;
 
+pub use client::validate;
 pub use client::{
     AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, DeliveryEvents, DeliveryFailure, Error,
     ErrorKind, Event, FlushReport, Message, MqttOptions, Pending, PublishCompletion, Stats, SubscribeOutcome,

@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tether_core::codec::{RetainHandling, SubscribeProperties, Subscription, SubscriptionOptions};
+use tether_core::codec::{SubscribeProperties, Subscription, SubscriptionOptions};
+use tether_core::validate;
 use tether_core::{
     Client, DeliveryEvents, DisconnectCause, DisconnectReasonCode, Error, Event, PublishOutcome,
     PublishProperties, ServerAddr,
@@ -477,7 +478,8 @@ impl tether_client {
     /// Errors: `TETHER_CONNECTION_REFUSED` (CONNACK reason code in
     /// `tether_last_reason_code()`), `TETHER_IO`, `TETHER_TIMEOUT` (the client keeps trying
     /// in the background; `tether_client_disconnect` stops it), `TETHER_INVALID_STATE`
-    /// (already connected). With `TETHER_NO_WAIT` the outcome arrives through on_connect.
+    /// (already connected), `TETHER_INVALID_ARGUMENT` (an empty host, port 0). With
+    /// `TETHER_NO_WAIT` the outcome arrives through on_connect.
     #[no_mangle]
     pub extern "C" fn tether_client_connect(
         client: *mut tether_client,
@@ -492,6 +494,7 @@ impl tether_client {
             if host.is_empty() {
                 return Err(Failure::invalid("host is empty"));
             }
+            let port = validate::PORT.check("port", port)?;
             shared.may_wait("tether_client_connect", timeout_ms)?;
             if shared.client.stats().connected {
                 return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
@@ -602,8 +605,7 @@ impl tether_client {
         ffi_boundary! {
             let shared = try_ref!(client);
             let filter = try_str!(filter);
-            let retain_handling = RetainHandling::try_from(retain_handling)
-                .map_err(|v| Failure::invalid(format!("retain_handling must be 0, 1 or 2, not {v}")))?;
+            let retain_handling = validate::retain_handling("retain_handling", retain_handling)?;
             let options = SubscriptionOptions { qos: self::qos(qos)?, no_local, retain_as_published, retain_handling };
             if let Some(code) = subscribe(shared, filter, options, subscription_identifier, timeout_ms)? {
                 write_opt!(reason_code_out, code);

@@ -171,7 +171,7 @@ pub extern "C" fn tether_set_log_callback(
 ) -> tether_result {
     ffi_boundary! {
         if max_level > TETHER_LOG_TRACE {
-            return Err(Failure::invalid(format!("log level {max_level} is above TETHER_LOG_TRACE")));
+            return Err(Failure::invalid(format!("max_level {max_level} is above TETHER_LOG_TRACE")));
         }
         if callback.is_none() && LOGGER.get().is_none() {
             return Ok(());

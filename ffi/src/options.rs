@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tether_core::codec::validate_topic_name;
+use tether_core::validate;
 use tether_core::{LastWill, MqttOptions, OverflowPolicy, QoS, ReconnectPolicy, SessionLostPolicy};
 
 use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
@@ -67,7 +68,7 @@ pub struct Options {
 }
 
 pub(crate) fn qos(value: u8) -> Result<QoS, Failure> {
-    QoS::try_from(value).map_err(|v| Failure::invalid(format!("QoS must be 0, 1 or 2, not {v}")))
+    Ok(validate::qos("qos", value)?)
 }
 
 impl tether_options {
@@ -174,9 +175,7 @@ impl tether_options {
     ) -> tether_result {
         ffi_boundary! {
             let options = try_mut!(options);
-            if n == 0 {
-                return Err(Failure::invalid("Receive Maximum cannot be 0"));
-            }
+            let n = validate::RECEIVE_MAXIMUM.check("receive_maximum", n)?;
             options.mqtt.set_receive_maximum(n);
             Ok(())
         }
@@ -190,9 +189,7 @@ impl tether_options {
     ) -> tether_result {
         ffi_boundary! {
             let options = try_mut!(options);
-            if bytes == 0 {
-                return Err(Failure::invalid("Maximum Packet Size cannot be 0"));
-            }
+            let bytes = validate::MAXIMUM_PACKET_SIZE.check("max_packet_size", bytes)?;
             options.mqtt.set_max_packet_size(bytes);
             Ok(())
         }
@@ -250,17 +247,10 @@ impl tether_options {
     ) -> tether_result {
         ffi_boundary! {
             let options = try_mut!(options);
-            if min_delay_ms > max_delay_ms {
-                return Err(Failure::invalid(format!(
-                    "reconnect min_delay_ms ({min_delay_ms}) exceeds max_delay_ms ({max_delay_ms})"
-                )));
-            }
-            options.mqtt.set_reconnect(ReconnectPolicy {
-                enabled,
-                min_delay: Duration::from_millis(u64::from(min_delay_ms)),
-                max_delay: Duration::from_millis(u64::from(max_delay_ms)),
-                ..ReconnectPolicy::default()
-            });
+            let min_delay = Duration::from_millis(u64::from(min_delay_ms));
+            let max_delay = Duration::from_millis(u64::from(max_delay_ms));
+            validate::reconnect_delays("min_delay_ms", min_delay, "max_delay_ms", max_delay)?;
+            options.mqtt.set_reconnect(ReconnectPolicy { enabled, min_delay, max_delay, ..ReconnectPolicy::default() });
             Ok(())
         }
     }
@@ -282,11 +272,14 @@ impl tether_options {
                 TETHER_OVERFLOW_BLOCK => OverflowPolicy::Block,
                 TETHER_OVERFLOW_FAIL => OverflowPolicy::Fail,
                 TETHER_OVERFLOW_DROP_OLDEST => OverflowPolicy::DropOldest,
-                other => return Err(Failure::invalid(format!("{other} is not a TETHER_OVERFLOW_* policy"))),
+                other => {
+                    return Err(Failure::invalid(format!(
+                        "overflow_policy {other} is not a TETHER_OVERFLOW_* policy"
+                    )))
+                }
             };
-            if max_messages == 0 || max_bytes == 0 {
-                return Err(Failure::invalid("queue limits must be greater than 0"));
-            }
+            let max_messages = validate::QUEUE_LIMIT.check("max_messages", max_messages as u64)?;
+            let max_bytes = validate::QUEUE_LIMIT.check("max_bytes", max_bytes as u64)?;
             options.mqtt.set_queue_limits(max_messages, max_bytes, overflow);
             Ok(())
         }
@@ -306,7 +299,7 @@ impl tether_options {
                 TETHER_SESSION_LOST_REPUBLISH => SessionLostPolicy::Republish,
                 TETHER_SESSION_LOST_FAIL => SessionLostPolicy::Fail,
                 other => {
-                    return Err(Failure::invalid(format!("{other} is not a TETHER_SESSION_LOST_* policy")))
+                    return Err(Failure::invalid(format!("policy {other} is not a TETHER_SESSION_LOST_* policy")))
                 }
             };
             options.mqtt.set_on_session_lost(policy);
@@ -323,10 +316,8 @@ impl tether_options {
     ) -> tether_result {
         ffi_boundary! {
             let options = try_mut!(options);
-            if timeout_ms == 0 {
-                return Err(Failure::invalid("the connect timeout cannot be 0"));
-            }
-            options.mqtt.set_connect_timeout(Duration::from_millis(u64::from(timeout_ms)));
+            let timeout = validate::connect_timeout("timeout_ms", Duration::from_millis(u64::from(timeout_ms)))?;
+            options.mqtt.set_connect_timeout(timeout);
             Ok(())
         }
     }

@@ -172,7 +172,7 @@ fn as_str(c: &CString) -> String {
 impl Properties {
     fn id(raw: u8) -> Result<PropertyId, Failure> {
         PropertyId::try_from(raw)
-            .map_err(|_| Failure::invalid(format!("0x{raw:02X} is not an MQTT 5 property identifier")))
+            .map_err(|_| Failure::invalid(format!("id 0x{raw:02X} is not an MQTT 5 property identifier")))
     }
 
     /// The identifier, checked against the setter's kind.
@@ -194,9 +194,7 @@ impl Properties {
 
     fn set_int(&mut self, raw: u8, value: u32, kinds: &[Kind]) -> Outcome {
         let id = Self::checked_id(raw, kinds)?;
-        if !id.value_is_valid(value) {
-            return Err(Failure::invalid(format!("{id} cannot be {value}")));
-        }
+        let value = tether_core::validate::property_value(id, value)?;
         self.replace(id, Value::Int(value));
         Ok(())
     }

@@ -13,12 +13,14 @@ use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use tether_core::validate;
 use tether_core::{
     AsyncClient, DisconnectReasonCode, MqttOptions, OverflowPolicy, Pending, QoS, ReconnectPolicy,
-    RetainHandling, ServerAddr, SessionLostPolicy, SubscribeProperties, Subscription, SubscriptionOptions,
+    ServerAddr, SessionLostPolicy, SubscribeProperties, Subscription, SubscriptionOptions,
 };
 
 use crate::aio::{self, outcome, Outcome, Requeue};
+use crate::convert::arg;
 use crate::delivery::Delivery;
 use crate::message::Message;
 use crate::props::{ConnAck, ConnectProperties, PublishProperties, Will};
@@ -139,7 +141,7 @@ fn session_lost_policy(py: Python<'_>, s: &str) -> PyResult<SessionLostPolicy> {
     }
 }
 
-fn server_addr(py: Python<'_>, host: &str, port: i64) -> PyResult<ServerAddr> {
+fn server_addr(py: Python<'_>, host: &str, port: u16) -> PyResult<ServerAddr> {
     if let Some(path) = host.strip_prefix("unix://").or_else(|| host.strip_prefix("unix:")) {
         if path.is_empty() {
             return Err(errors::invalid_argument(py, "unix: needs a socket path"));
@@ -149,7 +151,6 @@ fn server_addr(py: Python<'_>, host: &str, port: i64) -> PyResult<ServerAddr> {
     if host.is_empty() {
         return Err(errors::invalid_argument(py, "host must not be empty"));
     }
-    let port: u16 = convert::in_range(py, port, 1, 65535, "port")?;
     Ok(ServerAddr::tcp(host, port))
 }
 
@@ -205,27 +206,23 @@ struct SubscribeArgs {
 fn subscribe_args(
     py: Python<'_>,
     topic: &Bound<'_, PyAny>,
-    qos: i64,
+    qos: u8,
     no_local: bool,
     retain_as_published: bool,
-    retain_handling: i64,
-    subscription_identifier: Option<i64>,
+    retain_handling: u8,
+    subscription_identifier: Option<u32>,
     user_properties: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SubscribeArgs> {
     let default_qos = convert::qos(py, qos)?;
-    let retain_handling = u8::try_from(retain_handling)
-        .ok()
-        .and_then(|v| RetainHandling::try_from(v).ok())
-        .ok_or_else(|| {
-        errors::invalid_argument(py, format!("retain_handling must be 0, 1 or 2, not {retain_handling}"))
-    })?;
+    let retain_handling =
+        validate::retain_handling("retain_handling", retain_handling).map_err(|e| errors::to_py(py, &e))?;
     let options = |qos: QoS| SubscriptionOptions { qos, no_local, retain_as_published, retain_handling };
     let one = |item: &Bound<'_, PyAny>| -> PyResult<Subscription> {
         let (filter, qos) = if item.is_instance_of::<PyTuple>() {
-            let (f, q): (Bound<'_, PyAny>, i64) = item.extract().map_err(|_| {
+            let (f, q): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
                 PyTypeError::new_err("a subscription tuple must be (topic_filter: str, qos: int)")
             })?;
-            (f, convert::qos(py, q)?)
+            (f, convert::qos(py, convert::arg::qos(&q)?)?)
         } else {
             (item.clone(), default_qos)
         };
@@ -257,10 +254,6 @@ fn subscribe_args(
     if subscriptions.is_empty() {
         return Err(errors::invalid_argument(py, "subscribe needs at least one topic filter"));
     }
-    let subscription_identifier = match subscription_identifier {
-        None => None,
-        Some(id) => Some(convert::in_range::<u32>(py, id, 1, 268_435_455, "subscription_identifier")?),
-    };
     Ok(SubscribeArgs {
         subscriptions,
         properties: SubscribeProperties {
@@ -335,7 +328,7 @@ impl Client {
         py: Python<'_>,
         topic: &Bound<'_, PyAny>,
         payload: Option<&Bound<'_, PyAny>>,
-        qos: i64,
+        qos: u8,
         retain: bool,
         properties: Option<&Bound<'_, PublishProperties>>,
     ) -> PyResult<PublishArgs> {
@@ -378,17 +371,14 @@ impl Client {
     fn disconnect_code(
         &self,
         py: Python<'_>,
-        reason_code: i64,
-        sei: Option<i64>,
+        reason_code: u8,
+        sei: Option<u32>,
     ) -> PyResult<(DisconnectReasonCode, Option<u32>)> {
-        let code =
-            u8::try_from(reason_code).ok().and_then(|c| DisconnectReasonCode::try_from(c).ok()).ok_or_else(
-                || errors::invalid_argument(py, format!("{reason_code} is not a DISCONNECT reason code")),
-            )?;
+        let code = validate::disconnect_reason_code("reason_code", reason_code)
+            .map_err(|e| errors::to_py(py, &e))?;
         let sei = match sei {
             None => None,
             Some(s) => {
-                let s: u32 = convert::in_range(py, s, 0, i64::from(u32::MAX), "session_expiry_interval")?;
                 if s != 0 && self.session_expiry == 0 {
                     // [MQTT-3.14.2-2]
                     return Err(errors::invalid_argument(
@@ -432,62 +422,37 @@ impl Client {
         py: Python<'_>,
         client_id: &str,
         clean_start: bool,
-        session_expiry_interval: Option<i64>,
-        keep_alive: i64,
+        #[pyo3(from_py_with = arg::session_expiry_interval)] session_expiry_interval: Option<u32>,
+        #[pyo3(from_py_with = arg::keep_alive)] keep_alive: u16,
         username: Option<String>,
         password: Option<&Bound<'_, PyAny>>,
         will: Option<&Bound<'_, Will>>,
         properties: Option<&Bound<'_, ConnectProperties>>,
         reconnect: bool,
-        reconnect_min_delay: f64,
-        reconnect_max_delay: f64,
-        max_queued: i64,
-        max_queued_bytes: i64,
+        #[pyo3(from_py_with = arg::reconnect_min_delay)] reconnect_min_delay: f64,
+        #[pyo3(from_py_with = arg::reconnect_max_delay)] reconnect_max_delay: f64,
+        #[pyo3(from_py_with = arg::max_queued)] max_queued: usize,
+        #[pyo3(from_py_with = arg::max_queued_bytes)] max_queued_bytes: usize,
         queue_overflow: &str,
         on_session_lost: &str,
         manual_ack: bool,
-        receive_maximum: Option<i64>,
-        max_packet_size: Option<i64>,
-        topic_alias_maximum: Option<i64>,
-        connect_timeout: f64,
+        #[pyo3(from_py_with = arg::receive_maximum)] receive_maximum: Option<u16>,
+        #[pyo3(from_py_with = arg::max_packet_size)] max_packet_size: Option<u32>,
+        #[pyo3(from_py_with = arg::topic_alias_maximum)] topic_alias_maximum: Option<u16>,
+        #[pyo3(from_py_with = arg::connect_timeout)] connect_timeout: f64,
     ) -> PyResult<Self> {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
-        let props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
-        let mut props = props;
-        let range_u32 = |v: Option<i64>, lo: i64, name: &str| -> PyResult<Option<u32>> {
-            v.map(|v| convert::in_range::<u32>(py, v, lo, i64::from(u32::MAX), name)).transpose()
-        };
-        let range_u16 = |v: Option<i64>, lo: i64, name: &str| -> PyResult<Option<u16>> {
-            v.map(|v| convert::in_range::<u16>(py, v, lo, 65535, name)).transpose()
-        };
-        props.session_expiry_interval = merge(
-            py,
-            range_u32(session_expiry_interval, 0, "session_expiry_interval")?,
-            props.session_expiry_interval,
-            "session_expiry_interval",
-        )?;
-        props.receive_maximum = merge(
-            py,
-            range_u16(receive_maximum, 1, "receive_maximum")?,
-            props.receive_maximum,
-            "receive_maximum",
-        )?;
-        props.maximum_packet_size = merge(
-            py,
-            range_u32(max_packet_size, 1, "max_packet_size")?,
-            props.maximum_packet_size,
-            "maximum_packet_size",
-        )?;
-        props.topic_alias_maximum = merge(
-            py,
-            range_u16(topic_alias_maximum, 0, "topic_alias_maximum")?,
-            props.topic_alias_maximum,
-            "topic_alias_maximum",
-        )?;
+        let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
+        props.session_expiry_interval =
+            merge(py, session_expiry_interval, props.session_expiry_interval, "session_expiry_interval")?;
+        props.receive_maximum = merge(py, receive_maximum, props.receive_maximum, "receive_maximum")?;
+        props.maximum_packet_size =
+            merge(py, max_packet_size, props.maximum_packet_size, "maximum_packet_size")?;
+        props.topic_alias_maximum =
+            merge(py, topic_alias_maximum, props.topic_alias_maximum, "topic_alias_maximum")?;
         let session_expiry = props.session_expiry_interval.unwrap_or(0);
         o.set_connect_properties(props);
         o.set_clean_start(clean_start);
-        let keep_alive: u16 = convert::in_range(py, keep_alive, 0, 65535, "keep_alive")?;
         o.set_keep_alive(Duration::from_secs(u64::from(keep_alive)));
         let password = match password {
             None => None,
@@ -502,31 +467,28 @@ impl Client {
         }
         let min_delay = convert::seconds(py, reconnect_min_delay, "reconnect_min_delay")?;
         let max_delay = convert::seconds(py, reconnect_max_delay, "reconnect_max_delay")?;
-        if min_delay > max_delay {
-            return Err(errors::invalid_argument(
-                py,
-                "reconnect_min_delay must not exceed reconnect_max_delay",
-            ));
-        }
+        validate::reconnect_delays("reconnect_min_delay", min_delay, "reconnect_max_delay", max_delay)
+            .map_err(|e| errors::to_py(py, &e))?;
         o.set_reconnect(ReconnectPolicy {
             enabled: reconnect,
             min_delay,
             max_delay,
             ..ReconnectPolicy::default()
         });
-        let max_messages: usize = convert::in_range(py, max_queued, 1, i64::MAX, "max_queued")?;
-        let max_bytes: usize = convert::in_range(py, max_queued_bytes, 1, i64::MAX, "max_queued_bytes")?;
+        let (max_messages, max_bytes) = (max_queued, max_queued_bytes);
         let overflow = overflow_policy(py, queue_overflow)?;
         o.set_queue_limits(max_messages, max_bytes, overflow);
         o.set_on_session_lost(session_lost_policy(py, on_session_lost)?);
         o.set_manual_acks(manual_ack);
         let connect_timeout = convert::seconds(py, connect_timeout, "connect_timeout")?;
-        if connect_timeout.is_zero() {
-            return Err(errors::invalid_argument(py, "connect_timeout must be > 0"));
-        }
+        let connect_timeout = validate::connect_timeout("connect_timeout", connect_timeout)
+            .map_err(|e| errors::to_py(py, &e))?;
         o.set_connect_timeout(connect_timeout);
         let delivery_events = ASYNC_FLAVOUR.with(Cell::get);
         o.set_delivery_events(delivery_events);
+        // Anything the checks above left (a will's properties, ...): refused now rather than at
+        // connect().
+        o.validate().map_err(|e| errors::to_py(py, &e))?;
         let core = AsyncClient::with_runtime(o, &tether_core::runtime::shared());
         Ok(Client {
             shared: Shared::new(core, delivery_events),
@@ -559,7 +521,13 @@ impl Client {
     /// `.reason_code` and `.reason_string`) or cannot be reached, `TimeoutError` when no
     /// answer came in time. After a success the client reconnects by itself.
     #[pyo3(signature = (host, port=1883, timeout=10.0))]
-    fn connect(&self, py: Python<'_>, host: &str, port: i64, timeout: Option<f64>) -> PyResult<Py<ConnAck>> {
+    fn connect(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        #[pyo3(from_py_with = arg::port)] port: u16,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<Py<ConnAck>> {
         let server = server_addr(py, host, port)?;
         let limit = convert::timeout(py, timeout)?;
         self.shared.refuse_in_callback(py, "connect()")?;
@@ -598,13 +566,13 @@ impl Client {
         &self,
         py: Python<'py>,
         topic: &Bound<'_, PyAny>,
-        qos: i64,
+        #[pyo3(from_py_with = arg::qos)] qos: u8,
         no_local: bool,
         retain_as_published: bool,
-        retain_handling: i64,
-        subscription_identifier: Option<i64>,
+        #[pyo3(from_py_with = arg::retain_handling)] retain_handling: u8,
+        #[pyo3(from_py_with = arg::subscription_identifier)] subscription_identifier: Option<u32>,
         user_properties: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let args = subscribe_args(
             py,
@@ -639,7 +607,7 @@ impl Client {
         py: Python<'py>,
         topic: &Bound<'_, PyAny>,
         user_properties: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let filters = unsubscribe_args(py, topic)?;
         let properties = tether_core::codec::UnsubscribeProperties {
@@ -671,7 +639,7 @@ impl Client {
         py: Python<'_>,
         topic: &Bound<'_, PyAny>,
         payload: Option<&Bound<'_, PyAny>>,
-        qos: i64,
+        #[pyo3(from_py_with = arg::qos)] qos: u8,
         retain: bool,
         properties: Option<&Bound<'_, PublishProperties>>,
     ) -> PyResult<Py<Delivery>> {
@@ -713,7 +681,11 @@ impl Client {
     /// `PublishError` (with `failed` and `failures`) when deliveries failed since the
     /// previous flush.
     #[pyo3(signature = (timeout=None))]
-    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+    fn flush(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<()> {
         let limit = convert::timeout(py, timeout)?;
         self.shared.refuse_in_callback(py, "flush()")?;
         let pending = self.shared.core.flush_request();
@@ -731,7 +703,11 @@ impl Client {
     /// and no message is left. Releases the GIL; Ctrl-C interrupts it. Not for use together
     /// with `on_message` (which then takes the messages).
     #[pyo3(signature = (timeout=None))]
-    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<Message>>> {
+    fn recv(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<Option<Py<Message>>> {
         recv_blocking(py, &self.shared, convert::timeout(py, timeout)?)
     }
 
@@ -739,7 +715,11 @@ impl Client {
     /// iteration ends when no message came within `timeout` seconds (None: it waits as long as
     /// the client is connected) or after `disconnect()`.
     #[pyo3(signature = (timeout=None))]
-    fn messages(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<MessageIterator> {
+    fn messages(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<MessageIterator> {
         Ok(MessageIterator { shared: self.shared.clone(), timeout: convert::timeout(py, timeout)? })
     }
 
@@ -751,9 +731,9 @@ impl Client {
     fn disconnect(
         &self,
         py: Python<'_>,
-        reason_code: i64,
-        session_expiry_interval: Option<i64>,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::reason_code)] reason_code: u8,
+        #[pyo3(from_py_with = arg::session_expiry_interval)] session_expiry_interval: Option<u32>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<()> {
         let (code, sei) = self.disconnect_code(py, reason_code, session_expiry_interval)?;
         let limit = convert::timeout(py, timeout)?;
@@ -870,8 +850,8 @@ impl Client {
         &self,
         py: Python<'py>,
         host: &str,
-        port: i64,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::port)] port: u16,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let server = server_addr(py, host, port)?;
         let limit = convert::timeout(py, timeout)?;
@@ -900,13 +880,13 @@ impl Client {
         &self,
         py: Python<'py>,
         topic: &Bound<'py, PyAny>,
-        qos: i64,
+        #[pyo3(from_py_with = arg::qos)] qos: u8,
         no_local: bool,
         retain_as_published: bool,
-        retain_handling: i64,
-        subscription_identifier: Option<i64>,
+        #[pyo3(from_py_with = arg::retain_handling)] retain_handling: u8,
+        #[pyo3(from_py_with = arg::subscription_identifier)] subscription_identifier: Option<u32>,
         user_properties: Option<&Bound<'py, PyAny>>,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let args = subscribe_args(
             py,
@@ -949,7 +929,7 @@ impl Client {
         py: Python<'py>,
         topic: &Bound<'py, PyAny>,
         user_properties: Option<&Bound<'py, PyAny>>,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let filters = unsubscribe_args(py, topic)?;
         let properties = tether_core::codec::UnsubscribeProperties {
@@ -982,7 +962,7 @@ impl Client {
         py: Python<'py>,
         topic: &Bound<'py, PyAny>,
         payload: Option<&Bound<'py, PyAny>>,
-        qos: i64,
+        #[pyo3(from_py_with = arg::qos)] qos: u8,
         retain: bool,
         properties: Option<&Bound<'py, PublishProperties>>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1008,7 +988,11 @@ impl Client {
     }
 
     #[pyo3(signature = (timeout=None))]
-    fn _aflush<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn _aflush<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let limit = convert::timeout(py, timeout)?;
         let pending = self.shared.core.flush_request();
         let what = format!("deliveries still under way after {}", seconds_text(limit));
@@ -1025,9 +1009,9 @@ impl Client {
     fn _adisconnect<'py>(
         &self,
         py: Python<'py>,
-        reason_code: i64,
-        session_expiry_interval: Option<i64>,
-        timeout: Option<f64>,
+        #[pyo3(from_py_with = arg::reason_code)] reason_code: u8,
+        #[pyo3(from_py_with = arg::session_expiry_interval)] session_expiry_interval: Option<u32>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (code, sei) = self.disconnect_code(py, reason_code, session_expiry_interval)?;
         let limit = convert::timeout(py, timeout)?;
@@ -1047,7 +1031,11 @@ impl Client {
     /// A `Message` when one is waiting, None when none can come, else an asyncio future of
     /// the next one (or of None after `timeout`).
     #[pyo3(signature = (timeout=None))]
-    fn _arecv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn _arecv<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let limit = convert::timeout(py, timeout)?;
         self.shared.ensure_dispatch();
         if let Some(m) = self.shared.pop() {

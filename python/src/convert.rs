@@ -4,12 +4,137 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use tether_core::validate::{self, Range};
 use tether_core::QoS;
 
 use crate::errors;
+
+/// The one conversion of a Python int (an argument or a property) to a Rust integer: any int
+/// is taken, and one outside `range` (from the core) raises `InvalidArgumentError` naming
+/// `field`, whatever its size. pyo3's own conversion would raise `OverflowError` (not a
+/// `ValueError`) for a negative number or one too wide for the Rust type. A value that is not
+/// an int stays a `TypeError`.
+pub(crate) fn int_field<T: TryFrom<i128>>(obj: &Bound<'_, PyAny>, field: &str, range: Range) -> PyResult<T> {
+    let py = obj.py();
+    match obj.extract::<i128>() {
+        Ok(v) => range.check(field, v).map_err(|e| errors::to_py(py, &e)),
+        Err(e) if e.is_instance_of::<PyOverflowError>(py) => {
+            Err(errors::to_py(py, &range.refuse(field, huge_int_text(obj))))
+        }
+        Err(_) => Err(PyTypeError::new_err(format!("{field} must be an int, not {}", type_name(obj)))),
+    }
+}
+
+/// `int_field` for an optional value: None (or no value) stays None.
+pub(crate) fn opt_int_field<T: TryFrom<i128>>(
+    obj: Option<&Bound<'_, PyAny>>,
+    field: &str,
+    range: Range,
+) -> PyResult<Option<T>> {
+    match obj {
+        Some(o) if !o.is_none() => int_field(o, field, range).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// An int too wide for an `i128`, shown in a message (Python refuses to print one with
+/// thousands of digits).
+fn huge_int_text(obj: &Bound<'_, PyAny>) -> String {
+    match obj.str() {
+        Ok(s) if s.to_string().len() <= 60 => s.to_string(),
+        _ => {
+            let negative = obj.lt(0).unwrap_or(false);
+            format!("{}an int of {} bits", if negative { "-" } else { "" }, bit_length(obj))
+        }
+    }
+}
+
+fn bit_length(obj: &Bound<'_, PyAny>) -> String {
+    obj.call_method0("bit_length").and_then(|b| b.str()).map(|s| s.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// A number of seconds (int or float) as a float; an int too large for a float raises
+/// `InvalidArgumentError` naming `field` (not `OverflowError`). The range is checked by
+/// [`seconds`] and [`timeout`].
+pub(crate) fn float_field(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<f64> {
+    let py = obj.py();
+    match obj.extract::<f64>() {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_instance_of::<PyOverflowError>(py) => {
+            Err(errors::to_py(py, &validate::refuse_seconds(field, huge_int_text(obj))))
+        }
+        Err(_) => Err(PyTypeError::new_err(format!("{field} must be a number, not {}", type_name(obj)))),
+    }
+}
+
+/// Extractors for `#[pyo3(from_py_with = arg::<field>)]`, one per numeric argument of the
+/// classes' methods, named after the argument (the name its errors carry): pyo3 would convert
+/// these itself, with `OverflowError`s.
+pub(crate) mod arg {
+    use pyo3::prelude::*;
+    use tether_core::validate;
+
+    macro_rules! ints {
+        ($($field:ident: $t:ty = $range:ident;)*) => {$(
+            pub(crate) fn $field(obj: &Bound<'_, PyAny>) -> PyResult<$t> {
+                super::int_field(obj, stringify!($field), validate::$range)
+            }
+        )*};
+    }
+
+    macro_rules! optional_ints {
+        ($($field:ident: $t:ty = $range:ident;)*) => {$(
+            pub(crate) fn $field(obj: &Bound<'_, PyAny>) -> PyResult<Option<$t>> {
+                super::opt_int_field(Some(obj), stringify!($field), validate::$range)
+            }
+        )*};
+    }
+
+    macro_rules! seconds {
+        ($($field:ident;)*) => {$(
+            pub(crate) fn $field(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+                super::float_field(obj, stringify!($field))
+            }
+        )*};
+    }
+
+    ints! {
+        qos: u8 = QOS;
+        retain_handling: u8 = RETAIN_HANDLING;
+        keep_alive: u16 = TWO_BYTE;
+        port: u16 = PORT;
+        max_queued: usize = QUEUE_LIMIT;
+        max_queued_bytes: usize = QUEUE_LIMIT;
+        reason_code: u8 = REASON_CODE;
+    }
+
+    optional_ints! {
+        session_expiry_interval: u32 = FOUR_BYTE;
+        receive_maximum: u16 = RECEIVE_MAXIMUM;
+        max_packet_size: u32 = MAXIMUM_PACKET_SIZE;
+        topic_alias_maximum: u16 = TWO_BYTE;
+        subscription_identifier: u32 = SUBSCRIPTION_IDENTIFIER;
+    }
+
+    seconds! {
+        reconnect_min_delay;
+        reconnect_max_delay;
+        connect_timeout;
+    }
+
+    /// `timeout`: seconds, or None to wait as long as it takes.
+    pub(crate) fn timeout(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+        if obj.is_none() {
+            return Ok(None);
+        }
+        let seconds = super::float_field(obj, "timeout")?;
+        super::timeout(obj.py(), Some(seconds))?;
+        Ok(Some(seconds))
+    }
+}
 
 /// A payload: bytes, bytearray, memoryview or str (UTF-8 encoded); None is an empty payload.
 pub(crate) fn payload(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Bytes> {
@@ -84,44 +209,18 @@ pub(crate) fn topic(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     Err(PyTypeError::new_err(format!("{what} must be str, not {}", type_name(obj))))
 }
 
-pub(crate) fn qos(py: Python<'_>, value: i64) -> PyResult<QoS> {
-    u8::try_from(value)
-        .ok()
-        .and_then(|v| QoS::try_from(v).ok())
-        .ok_or_else(|| errors::invalid_argument(py, format!("qos must be 0, 1 or 2, not {value}")))
+pub(crate) fn qos(py: Python<'_>, value: u8) -> PyResult<QoS> {
+    validate::qos("qos", value).map_err(|e| errors::to_py(py, &e))
 }
 
-/// A timeout in seconds: None waits forever; negative or not finite is refused.
+/// A timeout in seconds: None waits as long as it takes.
 pub(crate) fn timeout(py: Python<'_>, seconds: Option<f64>) -> PyResult<Option<Duration>> {
-    match seconds {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s.min(1e9)))),
-        Some(s) => {
-            Err(errors::invalid_argument(py, format!("timeout must be None or >= 0 seconds, not {s}")))
-        }
-    }
+    seconds.map(|s| self::seconds(py, s, "timeout")).transpose()
 }
 
-/// A duration in seconds that must be finite and non-negative.
+/// A duration in seconds, within the core's range of durations.
 pub(crate) fn seconds(py: Python<'_>, value: f64, what: &str) -> PyResult<Duration> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(Duration::from_secs_f64(value.min(1e9)))
-    } else {
-        Err(errors::invalid_argument(py, format!("{what} must be a number of seconds >= 0, not {value}")))
-    }
-}
-
-pub(crate) fn in_range<T: TryFrom<i64>>(
-    py: Python<'_>,
-    value: i64,
-    lo: i64,
-    hi: i64,
-    what: &str,
-) -> PyResult<T> {
-    if value < lo || value > hi {
-        return Err(errors::invalid_argument(py, format!("{what} must be in {lo}..={hi}, not {value}")));
-    }
-    T::try_from(value).map_err(|_| errors::invalid_argument(py, format!("{what} out of range: {value}")))
+    validate::seconds(what, value).map_err(|e| errors::to_py(py, &e))
 }
 
 /// User properties: an iterable of (str, str) pairs (a dict works too).

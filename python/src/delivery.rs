@@ -47,7 +47,11 @@ impl Delivery {
     /// error when it failed, `TimeoutError` when it is still under way. Releases the GIL and
     /// can be interrupted with Ctrl-C.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+    fn wait(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = convert::arg::timeout)] timeout: Option<f64>,
+    ) -> PyResult<()> {
         let limit = convert::timeout(py, timeout)?;
         if let Some(r) = self.inner.result() {
             return finish(py, &r);

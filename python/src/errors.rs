@@ -56,7 +56,8 @@ class QueueFullError(Error):
 
 
 class InvalidArgumentError(Error, ValueError):
-    \"\"\"An argument is invalid; nothing was sent. Also a ``ValueError``.\"\"\"
+    \"\"\"An argument is invalid (an int outside its MQTT range, whatever its size, is one;
+    the message names the field); nothing was sent. Also a ``ValueError``.\"\"\"
 
 
 class InvalidTopicError(InvalidArgumentError):

@@ -12,8 +12,9 @@ use tether_core::{
     WillProperties as CoreWillProperties,
 };
 
-use crate::convert;
+use crate::convert::{self, opt_int_field};
 use crate::errors;
+use tether_core::validate::{FLAG, FOUR_BYTE, MAXIMUM_PACKET_SIZE, RECEIVE_MAXIMUM, TWO_BYTE};
 
 /// Writes `name=value` pairs for the fields that are set, for `__repr__`.
 struct Repr(Vec<String>);
@@ -87,13 +88,6 @@ pub(crate) fn bytes_repr(b: &[u8]) -> String {
     s
 }
 
-fn check_flag(py: Python<'_>, value: Option<u8>, what: &str) -> PyResult<Option<u8>> {
-    match value {
-        Some(v) if v > 1 => Err(errors::invalid_argument(py, format!("{what} must be 0 or 1, not {v}"))),
-        other => Ok(other),
-    }
-}
-
 fn opt_bytes_to_py<'py>(py: Python<'py>, v: &Option<Vec<u8>>) -> Option<Bound<'py, PyBytes>> {
     v.as_ref().map(|b| PyBytes::new(py, b))
 }
@@ -110,7 +104,7 @@ pub struct PublishProperties {
     #[pyo3(get)]
     pub payload_format_indicator: Option<u8>,
     /// Seconds the message may wait (in the client's queue and at the server) before it expires.
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     pub message_expiry_interval: Option<u32>,
     /// A MIME type describing the payload.
     #[pyo3(get, set)]
@@ -131,29 +125,30 @@ impl PublishProperties {
     #[pyo3(signature = (*, payload_format_indicator=None, message_expiry_interval=None, content_type=None,
         response_topic=None, correlation_data=None, user_properties=None))]
     fn py_new(
-        py: Python<'_>,
-        payload_format_indicator: Option<u8>,
-        message_expiry_interval: Option<u32>,
+        payload_format_indicator: Option<&Bound<'_, PyAny>>,
+        message_expiry_interval: Option<&Bound<'_, PyAny>>,
         content_type: Option<String>,
         response_topic: Option<String>,
         correlation_data: Option<&Bound<'_, PyAny>>,
         user_properties: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Ok(PublishProperties {
-            payload_format_indicator: check_flag(py, payload_format_indicator, "payload_format_indicator")?,
-            message_expiry_interval,
+            payload_format_indicator: opt_int_field(
+                payload_format_indicator,
+                "payload_format_indicator",
+                FLAG,
+            )?,
+            message_expiry_interval: opt_int_field(
+                message_expiry_interval,
+                "message_expiry_interval",
+                FOUR_BYTE,
+            )?,
             content_type,
             response_topic,
             correlation_data: convert::optional_binary(correlation_data, "correlation_data")?,
             user_properties: convert::user_properties(user_properties)?,
             subscription_identifiers: Vec::new(),
         })
-    }
-
-    #[setter]
-    fn set_payload_format_indicator(&mut self, py: Python<'_>, value: Option<u8>) -> PyResult<()> {
-        self.payload_format_indicator = check_flag(py, value, "payload_format_indicator")?;
-        Ok(())
     }
 
     /// Binary data that ties a response to its request.
@@ -177,6 +172,18 @@ impl PublishProperties {
     #[setter(user_properties)]
     fn set_user_properties(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.user_properties = convert::user_properties(value)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_payload_format_indicator(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.payload_format_indicator = opt_int_field::<u8>(value, "payload_format_indicator", FLAG)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_message_expiry_interval(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.message_expiry_interval = opt_int_field::<u32>(value, "message_expiry_interval", FOUR_BYTE)?;
         Ok(())
     }
 
@@ -234,7 +241,7 @@ impl PublishProperties {
 pub struct ConnectProperties {
     /// Seconds the server keeps the session after the connection ends; 0 ends it with the
     /// connection, SESSION_NEVER_EXPIRES (0xFFFFFFFF) never.
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     pub session_expiry_interval: Option<u32>,
     /// How many QoS 1/2 messages the server may have in flight towards this client (1..65535).
     #[pyo3(get)]
@@ -243,7 +250,7 @@ pub struct ConnectProperties {
     #[pyo3(get)]
     pub maximum_packet_size: Option<u32>,
     /// How many topic aliases the server may use towards this client.
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     pub topic_alias_maximum: Option<u16>,
     /// Ask the server for Response Information in CONNACK.
     #[pyo3(get, set)]
@@ -258,20 +265,6 @@ pub struct ConnectProperties {
     pub authentication_data: Option<Vec<u8>>,
 }
 
-fn nonzero_u16(py: Python<'_>, v: Option<u16>, what: &str) -> PyResult<Option<u16>> {
-    match v {
-        Some(0) => Err(errors::invalid_argument(py, format!("{what} must be 1..65535, not 0"))),
-        other => Ok(other),
-    }
-}
-
-fn nonzero_u32(py: Python<'_>, v: Option<u32>, what: &str) -> PyResult<Option<u32>> {
-    match v {
-        Some(0) => Err(errors::invalid_argument(py, format!("{what} must be at least 1, not 0"))),
-        other => Ok(other),
-    }
-}
-
 #[pymethods]
 impl ConnectProperties {
     #[new]
@@ -280,11 +273,10 @@ impl ConnectProperties {
         user_properties=None, authentication_method=None, authentication_data=None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
-        py: Python<'_>,
-        session_expiry_interval: Option<u32>,
-        receive_maximum: Option<u16>,
-        maximum_packet_size: Option<u32>,
-        topic_alias_maximum: Option<u16>,
+        session_expiry_interval: Option<&Bound<'_, PyAny>>,
+        receive_maximum: Option<&Bound<'_, PyAny>>,
+        maximum_packet_size: Option<&Bound<'_, PyAny>>,
+        topic_alias_maximum: Option<&Bound<'_, PyAny>>,
         request_response_information: Option<bool>,
         request_problem_information: Option<bool>,
         user_properties: Option<&Bound<'_, PyAny>>,
@@ -292,28 +284,24 @@ impl ConnectProperties {
         authentication_data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Ok(ConnectProperties {
-            session_expiry_interval,
-            receive_maximum: nonzero_u16(py, receive_maximum, "receive_maximum")?,
-            maximum_packet_size: nonzero_u32(py, maximum_packet_size, "maximum_packet_size")?,
-            topic_alias_maximum,
+            session_expiry_interval: opt_int_field(
+                session_expiry_interval,
+                "session_expiry_interval",
+                FOUR_BYTE,
+            )?,
+            receive_maximum: opt_int_field(receive_maximum, "receive_maximum", RECEIVE_MAXIMUM)?,
+            maximum_packet_size: opt_int_field(
+                maximum_packet_size,
+                "maximum_packet_size",
+                MAXIMUM_PACKET_SIZE,
+            )?,
+            topic_alias_maximum: opt_int_field(topic_alias_maximum, "topic_alias_maximum", TWO_BYTE)?,
             request_response_information,
             request_problem_information,
             user_properties: convert::user_properties(user_properties)?,
             authentication_method,
             authentication_data: convert::optional_binary(authentication_data, "authentication_data")?,
         })
-    }
-
-    #[setter]
-    fn set_receive_maximum(&mut self, py: Python<'_>, value: Option<u16>) -> PyResult<()> {
-        self.receive_maximum = nonzero_u16(py, value, "receive_maximum")?;
-        Ok(())
-    }
-
-    #[setter]
-    fn set_maximum_packet_size(&mut self, py: Python<'_>, value: Option<u32>) -> PyResult<()> {
-        self.maximum_packet_size = nonzero_u32(py, value, "maximum_packet_size")?;
-        Ok(())
     }
 
     /// (key, value) string pairs sent in CONNECT, in order.
@@ -337,6 +325,30 @@ impl ConnectProperties {
     #[setter(authentication_data)]
     fn set_authentication_data(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.authentication_data = convert::optional_binary(value, "authentication_data")?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_session_expiry_interval(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.session_expiry_interval = opt_int_field::<u32>(value, "session_expiry_interval", FOUR_BYTE)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_receive_maximum(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.receive_maximum = opt_int_field::<u16>(value, "receive_maximum", RECEIVE_MAXIMUM)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_maximum_packet_size(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.maximum_packet_size = opt_int_field::<u32>(value, "maximum_packet_size", MAXIMUM_PACKET_SIZE)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_topic_alias_maximum(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.topic_alias_maximum = opt_int_field::<u16>(value, "topic_alias_maximum", TWO_BYTE)?;
         Ok(())
     }
 
@@ -388,13 +400,13 @@ impl ConnectProperties {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct WillProperties {
     /// Seconds the server waits after the connection is lost before it publishes the will.
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     pub will_delay_interval: Option<u32>,
     /// 0 = unspecified bytes, 1 = UTF-8 text.
     #[pyo3(get)]
     pub payload_format_indicator: Option<u8>,
     /// Lifetime of the will message, in seconds.
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     pub message_expiry_interval: Option<u32>,
     /// A MIME type describing the will payload.
     #[pyo3(get, set)]
@@ -413,30 +425,31 @@ impl WillProperties {
         content_type=None, response_topic=None, correlation_data=None, user_properties=None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
-        py: Python<'_>,
-        will_delay_interval: Option<u32>,
-        payload_format_indicator: Option<u8>,
-        message_expiry_interval: Option<u32>,
+        will_delay_interval: Option<&Bound<'_, PyAny>>,
+        payload_format_indicator: Option<&Bound<'_, PyAny>>,
+        message_expiry_interval: Option<&Bound<'_, PyAny>>,
         content_type: Option<String>,
         response_topic: Option<String>,
         correlation_data: Option<&Bound<'_, PyAny>>,
         user_properties: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Ok(WillProperties {
-            will_delay_interval,
-            payload_format_indicator: check_flag(py, payload_format_indicator, "payload_format_indicator")?,
-            message_expiry_interval,
+            will_delay_interval: opt_int_field(will_delay_interval, "will_delay_interval", FOUR_BYTE)?,
+            payload_format_indicator: opt_int_field(
+                payload_format_indicator,
+                "payload_format_indicator",
+                FLAG,
+            )?,
+            message_expiry_interval: opt_int_field(
+                message_expiry_interval,
+                "message_expiry_interval",
+                FOUR_BYTE,
+            )?,
             content_type,
             response_topic,
             correlation_data: convert::optional_binary(correlation_data, "correlation_data")?,
             user_properties: convert::user_properties(user_properties)?,
         })
-    }
-
-    #[setter]
-    fn set_payload_format_indicator(&mut self, py: Python<'_>, value: Option<u8>) -> PyResult<()> {
-        self.payload_format_indicator = check_flag(py, value, "payload_format_indicator")?;
-        Ok(())
     }
 
     /// Correlation data of the will message.
@@ -460,6 +473,24 @@ impl WillProperties {
     #[setter(user_properties)]
     fn set_user_properties(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.user_properties = convert::user_properties(value)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_will_delay_interval(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.will_delay_interval = opt_int_field::<u32>(value, "will_delay_interval", FOUR_BYTE)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_payload_format_indicator(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.payload_format_indicator = opt_int_field::<u8>(value, "payload_format_indicator", FLAG)?;
+        Ok(())
+    }
+
+    #[setter]
+    fn set_message_expiry_interval(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.message_expiry_interval = opt_int_field::<u32>(value, "message_expiry_interval", FOUR_BYTE)?;
         Ok(())
     }
 
@@ -521,7 +552,7 @@ impl Will {
         py: Python<'_>,
         topic: &Bound<'_, PyAny>,
         payload: Option<&Bound<'_, PyAny>>,
-        qos: i64,
+        #[pyo3(from_py_with = convert::arg::qos)] qos: u8,
         retain: bool,
         properties: Option<Py<WillProperties>>,
     ) -> PyResult<Self> {
@@ -562,7 +593,7 @@ impl Will {
         Ok(LastWill {
             topic: self.topic.clone(),
             payload: self.payload.clone(),
-            qos: convert::qos(py, i64::from(self.qos))?,
+            qos: convert::qos(py, self.qos)?,
             retain: self.retain,
             properties,
         })

@@ -71,7 +71,7 @@ class QueueFullError(Error):
     """The send queue is full."""
 
 class InvalidArgumentError(Error, ValueError):
-    """An argument is invalid; nothing was sent."""
+    """An argument is invalid (an int outside its range names its field); nothing was sent."""
 
 class InvalidTopicError(InvalidArgumentError):
     """A topic name or filter is invalid; nothing was sent."""

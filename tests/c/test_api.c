@@ -171,7 +171,7 @@ static void test_client_misuse(void) {
     CHECK_RESULT(tether_client_publish(c, "a/+", payload, 1, 0, false), TETHER_INVALID_TOPIC);
     CHECK_RESULT(tether_client_publish(c, "", payload, 1, 0, false), TETHER_INVALID_TOPIC);
     CHECK_RESULT(tether_client_publish(c, "a/b", payload, 1, 3, false), TETHER_INVALID_ARGUMENT);
-    CHECK(strstr(tether_last_error(), "QoS") != NULL);
+    CHECK(strstr(tether_last_error(), "qos") != NULL);
     CHECK_RESULT(tether_client_publish(c, "a/b", NULL, 5, 0, false), TETHER_NULL_ARGUMENT);
     /* Oversize: refused from the length alone, the buffer is never read. */
     CHECK_RESULT(tether_client_publish(c, "a/b", payload, (size_t)300 * 1024 * 1024, 1, false),
@@ -240,6 +240,92 @@ static void test_client_misuse(void) {
     tether_client_free(c);
 }
 
+/* The call must refuse its argument with TETHER_INVALID_ARGUMENT and a last error that names
+ * the field (the parameter, or the MQTT name of the property). */
+#define CHECK_REFUSED(call, field)                                                         \
+    do {                                                                                   \
+        CHECK_RESULT(call, TETHER_INVALID_ARGUMENT);                                       \
+        if (strstr(tether_last_error(), (field)) == NULL)                                  \
+            FAIL("%s: the last error does not name %s: %s", #call, (field),                \
+                 tether_last_error());                                                     \
+    } while (0)
+
+/* Every integer argument outside its MQTT range, and every property set with a value its
+ * identifier does not take. The C types already rule out negative numbers and values wider
+ * than the field; what is left is checked here. */
+static void test_out_of_range_values(void) {
+    tether_options *o = tether_options_new("api-ranges");
+    CHECK(o != NULL);
+    CHECK_REFUSED(tether_options_set_receive_maximum(o, 0), "receive_maximum");
+    CHECK_REFUSED(tether_options_set_max_packet_size(o, 0), "max_packet_size");
+    CHECK_REFUSED(tether_options_set_reconnect(o, true, 1001, 1000), "min_delay_ms");
+    CHECK_REFUSED(tether_options_set_queue_limits(o, 0, 1000, TETHER_OVERFLOW_BLOCK), "max_messages");
+    CHECK_REFUSED(tether_options_set_queue_limits(o, 10, 0, TETHER_OVERFLOW_BLOCK), "max_bytes");
+    CHECK_REFUSED(tether_options_set_queue_limits(o, 10, 10, 3), "overflow_policy");
+    CHECK_REFUSED(tether_options_set_on_session_lost(o, 2), "policy");
+    CHECK_REFUSED(tether_options_set_connect_timeout(o, 0), "timeout_ms");
+    CHECK_REFUSED(tether_options_set_will(o, "w", NULL, 0, 3, false, NULL), "qos");
+    CHECK_REFUSED(tether_options_set_will(o, "w", NULL, 0, 255, false, NULL), "qos");
+    /* The edges that are allowed. */
+    CHECK_OK(tether_options_set_receive_maximum(o, 1));
+    CHECK_OK(tether_options_set_receive_maximum(o, UINT16_MAX));
+    CHECK_OK(tether_options_set_max_packet_size(o, UINT32_MAX));
+    CHECK_OK(tether_options_set_topic_alias_maximum(o, 0));
+    CHECK_OK(tether_options_set_topic_alias_maximum(o, UINT16_MAX));
+    CHECK_OK(tether_options_set_keep_alive(o, UINT16_MAX));
+    CHECK_OK(tether_options_set_reconnect(o, true, 1000, 1000));
+    CHECK_OK(tether_options_set_queue_limits(o, SIZE_MAX, SIZE_MAX, TETHER_OVERFLOW_FAIL));
+    CHECK_OK(tether_options_set_will(o, "w", NULL, 0, 2, false, NULL));
+
+    tether_properties *p = tether_properties_new();
+    CHECK_REFUSED(tether_properties_set_u16(p, TETHER_PROP_RECEIVE_MAXIMUM, 0), "Receive Maximum");
+    CHECK_REFUSED(tether_properties_set_u32(p, TETHER_PROP_MAXIMUM_PACKET_SIZE, 0), "Maximum Packet Size");
+    CHECK_REFUSED(tether_properties_set_u8(p, TETHER_PROP_PAYLOAD_FORMAT_INDICATOR, 2), "Payload Format Indicator");
+    CHECK_REFUSED(tether_properties_set_u8(p, TETHER_PROP_REQUEST_PROBLEM_INFORMATION, 2),
+                  "Request Problem Information");
+    CHECK_REFUSED(tether_properties_set_u8(p, TETHER_PROP_REQUEST_RESPONSE_INFORMATION, 255),
+                  "Request Response Information");
+    CHECK_REFUSED(tether_properties_set_u32(p, TETHER_PROP_SUBSCRIPTION_IDENTIFIER, 0), "Subscription Identifier");
+    CHECK_REFUSED(tether_properties_set_u32(p, TETHER_PROP_SUBSCRIPTION_IDENTIFIER, 268435456),
+                  "Subscription Identifier");
+    CHECK_REFUSED(tether_properties_set_u16(p, TETHER_PROP_TOPIC_ALIAS, 0), "Topic Alias");
+    /* An identifier set with the setter of another width names the property and its setter. */
+    CHECK_REFUSED(tether_properties_set_u32(p, TETHER_PROP_TOPIC_ALIAS_MAXIMUM, 10), "Topic Alias Maximum");
+    CHECK(strstr(tether_last_error(), "tether_properties_set_u16") != NULL);
+    CHECK_REFUSED(tether_properties_set_u16(p, TETHER_PROP_SESSION_EXPIRY_INTERVAL, 10), "Session Expiry Interval");
+    CHECK(strstr(tether_last_error(), "tether_properties_set_u32") != NULL);
+    CHECK_REFUSED(tether_properties_set_u8(p, TETHER_PROP_MESSAGE_EXPIRY_INTERVAL, 1), "Message Expiry Interval");
+    CHECK_REFUSED(tether_properties_set_string(p, TETHER_PROP_RECEIVE_MAXIMUM, "1"), "Receive Maximum");
+    CHECK_REFUSED(tether_properties_set_u32(p, 0x04, 1), "0x04");
+    /* Nothing refused was kept. */
+    uint32_t v = 77;
+    CHECK(!tether_properties_get_u32(p, TETHER_PROP_RECEIVE_MAXIMUM, &v) && v == 77);
+    CHECK(!tether_properties_get_u32(p, TETHER_PROP_SUBSCRIPTION_IDENTIFIER, &v) && v == 77);
+    CHECK_OK(tether_properties_set_u32(p, TETHER_PROP_SUBSCRIPTION_IDENTIFIER, 268435455));
+    CHECK_OK(tether_properties_set_u16(p, TETHER_PROP_TOPIC_ALIAS_MAXIMUM, UINT16_MAX));
+    tether_properties_free(p);
+
+    tether_client *c = NULL;
+    CHECK_OK(tether_client_new(o, &c));
+    tether_options_free(o);
+    const uint8_t payload[] = "x";
+    CHECK_REFUSED(tether_client_publish(c, "a/b", payload, 1, 3, false), "qos");
+    CHECK_REFUSED(tether_client_publish_with_properties(c, "a/b", payload, 1, 255, false, NULL, NULL), "qos");
+    CHECK_REFUSED(tether_client_subscribe(c, "a/b", 3, 10), "qos");
+    uint8_t code = 99;
+    CHECK_REFUSED(tether_client_subscribe_with_options(c, "a", 3, false, false, 0, 0, 10, &code), "qos");
+    CHECK_REFUSED(tether_client_subscribe_with_options(c, "a", 1, false, false, 3, 0, 10, &code), "retain_handling");
+    CHECK_REFUSED(tether_client_subscribe_with_options(c, "a", 1, false, false, 0, 268435456, 10, &code),
+                  "subscription_identifier");
+    CHECK_REFUSED(tether_client_subscribe_with_options(c, "a", 1, false, false, 0, UINT32_MAX, 10, &code),
+                  "subscription_identifier");
+    CHECK(code == 99);
+    CHECK_REFUSED(tether_client_connect(c, "127.0.0.1", 0, 10, NULL), "port");
+    CHECK(!tether_client_is_connected(c));
+    tether_client_free(c);
+    CHECK_REFUSED(tether_set_log_callback(NULL, NULL, 9), "max_level");
+}
+
 /* A port on which nothing listens: bound, then closed. */
 static uint16_t closed_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -304,6 +390,7 @@ int main(void) {
     RUN(test_options_misuse);
     RUN(test_properties);
     RUN(test_client_misuse);
+    RUN(test_out_of_range_values);
     RUN(test_connection_failures);
     RUN(test_log_callback);
     return 0;

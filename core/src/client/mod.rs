@@ -7,6 +7,7 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod options;
 pub(crate) mod report;
+pub mod validate;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -130,6 +131,9 @@ struct Inner {
     counters: Arc<Counters>,
     client_id: String,
     stopped: Completion<()>,
+    /// Why the options cannot make a connection ([`MqttOptions::validate`]): every connect
+    /// fails with it, before anything is sent.
+    invalid: Option<Error>,
 }
 
 /// An MQTT 5.0 client for tokio applications.
@@ -174,9 +178,10 @@ impl AsyncClient {
     }
 
     fn spawn(options: MqttOptions, handle: &tokio::runtime::Handle) -> Self {
+        let invalid = options.validate().err();
         let mut config = Config::new(options.client_id.clone());
         config.clean_start = options.clean_start;
-        config.keep_alive = options.keep_alive;
+        config.keep_alive = options.keep_alive_secs();
         config.username = options.username.clone();
         config.password = options.password.clone();
         config.will = options.last_will.clone();
@@ -212,6 +217,7 @@ impl AsyncClient {
                 counters,
                 client_id,
                 stopped,
+                invalid,
             }),
         }
     }
@@ -269,17 +275,22 @@ impl AsyncClient {
     /// Connect to the configured servers (tried in turn) and wait for CONNACK. After the
     /// first success the client reconnects by itself, resuming the session.
     pub async fn connect(&self) -> Result<ConnAck, Error> {
-        self.control(|done| Control::Connect { servers: None, done }).await
+        self.connect_request(None).await
     }
 
     /// Connect to `server` instead of the configured servers.
     pub async fn connect_to(&self, server: ServerAddr) -> Result<ConnAck, Error> {
-        self.control(|done| Control::Connect { servers: Some(vec![server]), done }).await
+        self.connect_request(Some(vec![server])).await
     }
 
     /// Start connecting; the [`Pending`] completes with the CONNACK (for callers that wait with
     /// a timeout, such as the C and Python faces).
     pub fn connect_request(&self, servers: Option<Vec<ServerAddr>>) -> Completion<Result<ConnAck, Error>> {
+        if let Some(e) = &self.inner.invalid {
+            let (done, refused) = completion(closed::<ConnAck>);
+            done.complete(Err(e.clone()));
+            return refused;
+        }
         self.control(|done| Control::Connect { servers, done })
     }
 
@@ -392,7 +403,7 @@ impl AsyncClient {
         subscriptions: Vec<Subscription>,
         properties: SubscribeProperties,
     ) -> Result<Completion<Result<SubscribeOutcome, Error>>, Error> {
-        validate_subscriptions(&subscriptions, &properties)?;
+        validate::subscriptions(&subscriptions, &properties)?;
         Ok(self.control(|done| Control::Subscribe { subscriptions, properties, done }))
     }
 
@@ -505,31 +516,6 @@ impl AsyncClient {
             quota_retries: c.quota_retries.load(Ordering::Relaxed),
         }
     }
-}
-
-fn validate_subscriptions(
-    subscriptions: &[Subscription],
-    properties: &SubscribeProperties,
-) -> Result<(), Error> {
-    if subscriptions.is_empty() {
-        return Err(Error::InvalidArgument("subscribe needs at least one topic filter".into()));
-    }
-    for s in subscriptions {
-        crate::codec::topic::validate_topic_filter(&s.filter)
-            .map_err(|e| Error::InvalidTopic(format!("{:?}: {e}", s.filter)))?;
-        if s.options.no_local && s.filter.starts_with("$share/") {
-            // [MQTT-3.8.3-4] no-local on a shared subscription is a Protocol Error.
-            return Err(Error::InvalidArgument("no_local cannot be set on a shared subscription".into()));
-        }
-    }
-    if let Some(id) = properties.subscription_identifier {
-        if id == 0 || id > 268_435_455 {
-            return Err(Error::InvalidArgument(format!(
-                "subscription identifier {id} is outside 1..=268435455"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A blocking MQTT 5.0 client on the shared runtime: the same operations as [`AsyncClient`],

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::codec::{ConnectProperties, LastWill};
+use super::validate::{self, Range};
+use super::Error;
+use crate::codec::{validate_topic_name, ConnectProperties, LastWill};
 use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
@@ -41,7 +43,8 @@ pub struct MqttOptions {
     pub(crate) client_id: String,
     pub(crate) servers: Vec<ServerAddr>,
     pub(crate) clean_start: bool,
-    pub(crate) keep_alive: u16,
+    /// As set; [`MqttOptions::validate`] refuses what CONNECT's two-byte field cannot carry.
+    pub(crate) keep_alive: Duration,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<Bytes>,
     pub(crate) last_will: Option<LastWill>,
@@ -84,7 +87,7 @@ impl MqttOptions {
             client_id: client_id.into(),
             servers: vec![ServerAddr::tcp(host, port)],
             clean_start: true,
-            keep_alive: 60,
+            keep_alive: Duration::from_secs(60),
             username: None,
             password: None,
             last_will: None,
@@ -128,10 +131,17 @@ impl MqttOptions {
         self
     }
 
-    /// Keep-alive, whole seconds (0 turns it off).
+    /// Keep-alive, whole seconds (0 turns it off). More than 65535 s, or a keep-alive under
+    /// one second (which would round to 0, turning it off), makes connect fail with
+    /// [`crate::Error::InvalidArgument`].
     pub fn set_keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
-        self.keep_alive = keep_alive.as_secs().min(u64::from(u16::MAX)) as u16;
+        self.keep_alive = keep_alive;
         self
+    }
+
+    /// The keep-alive CONNECT carries, in whole seconds.
+    pub(crate) fn keep_alive_secs(&self) -> u16 {
+        self.keep_alive.as_secs().min(u64::from(u16::MAX)) as u16
     }
 
     pub fn set_credentials(&mut self, username: impl Into<String>, password: impl Into<Bytes>) -> &mut Self {
@@ -280,5 +290,176 @@ impl MqttOptions {
     pub fn set_authenticator(&mut self, authenticator: Box<dyn Authenticator>) -> &mut Self {
         self.authenticator = Some(Arc::new(Mutex::new(authenticator)));
         self
+    }
+
+    /// Whether these options can make a connection: every value within what MQTT and the
+    /// client allow. The setters take their arguments as they come, so this is where an
+    /// out-of-range value is caught; `connect` returns this error (naming the field) before
+    /// anything is sent.
+    pub fn validate(&self) -> Result<(), Error> {
+        let long = |field: &str, len: usize| -> Result<(), Error> {
+            if len > MAX_STRING {
+                return Err(Error::InvalidArgument(format!(
+                    "{field} is {len} bytes; MQTT allows at most {MAX_STRING}"
+                )));
+            }
+            Ok(())
+        };
+        long("client_id", self.client_id.len())?;
+        long("username", self.username.as_ref().map_or(0, String::len))?;
+        long("password", self.password.as_ref().map_or(0, Bytes::len))?;
+        for server in &self.servers {
+            if let ServerAddr::Tcp { port, .. } = server {
+                validate::PORT.check::<u16>("port", *port)?;
+            }
+        }
+        if self.keep_alive > Duration::ZERO && self.keep_alive < Duration::from_secs(1) {
+            return Err(Error::InvalidArgument(format!(
+                "keep_alive must be 0 (off) or at least 1 s, not {:?}",
+                self.keep_alive
+            )));
+        }
+        validate::TWO_BYTE.check::<u16>("keep_alive", self.keep_alive.as_secs())?;
+        let p = &self.properties;
+        check_opt(validate::RECEIVE_MAXIMUM, "receive_maximum", p.receive_maximum)?;
+        check_opt(validate::MAXIMUM_PACKET_SIZE, "maximum_packet_size", p.maximum_packet_size)?;
+        check_opt(validate::FLAG, "request_response_information", p.request_response_information)?;
+        check_opt(validate::FLAG, "request_problem_information", p.request_problem_information)?;
+        if p.authentication_data.is_some() && p.authentication_method.is_none() {
+            return Err(Error::InvalidArgument("authentication_data needs an authentication_method".into()));
+        }
+        if let Some(will) = &self.last_will {
+            validate_topic_name(&will.topic)
+                .map_err(|e| Error::InvalidTopic(format!("will topic {:?}: {e}", will.topic)))?;
+            long("will payload", will.payload.len())?;
+            let wp = &will.properties;
+            check_opt(validate::FLAG, "payload_format_indicator", wp.payload_format_indicator)?;
+            if let Some(topic) = &wp.response_topic {
+                validate_topic_name(topic)
+                    .map_err(|e| Error::InvalidTopic(format!("will response_topic {topic:?}: {e}")))?;
+            }
+        }
+        validate::reconnect_delays(
+            "min_delay",
+            self.reconnect.min_delay,
+            "max_delay",
+            self.reconnect.max_delay,
+        )?;
+        validate::QUEUE_LIMIT.check::<usize>("max_messages", self.queue.max_messages as u64)?;
+        validate::QUEUE_LIMIT.check::<usize>("max_bytes", self.queue.max_bytes as u64)?;
+        validate::connect_timeout("connect_timeout", self.connect_timeout)?;
+        Ok(())
+    }
+}
+
+/// The longest string or binary field of a packet (a two-byte length).
+const MAX_STRING: usize = 65_535;
+
+fn check_opt<T: Copy + Into<i128>>(range: Range, field: &str, value: Option<T>) -> Result<(), Error> {
+    match value {
+        Some(v) => range.check::<i128>(field, v).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Client, QoS, WillProperties};
+
+    fn refused(o: &MqttOptions) -> String {
+        match o.validate() {
+            Err(Error::InvalidArgument(m)) | Err(Error::InvalidTopic(m)) => m,
+            other => panic!("{o:?} was not refused: {other:?}"),
+        }
+    }
+
+    fn options() -> MqttOptions {
+        MqttOptions::new("validate", "127.0.0.1", 1883)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        options().validate().unwrap();
+    }
+
+    #[test]
+    fn every_out_of_range_value_is_refused_by_name() {
+        type Set = fn(&mut MqttOptions);
+        let cases: Vec<(&str, Set)> = vec![
+            ("receive_maximum", |o| {
+                o.set_receive_maximum(0);
+            }),
+            ("maximum_packet_size", |o| {
+                o.set_max_packet_size(0);
+            }),
+            ("request_problem_information", |o| {
+                let mut p = ConnectProperties::new();
+                p.request_problem_information = Some(2);
+                o.set_connect_properties(p);
+            }),
+            ("keep_alive", |o| {
+                o.set_keep_alive(Duration::from_secs(65_536));
+            }),
+            ("keep_alive", |o| {
+                o.set_keep_alive(Duration::from_millis(500));
+            }),
+            ("min_delay", |o| {
+                o.set_reconnect(ReconnectPolicy {
+                    min_delay: Duration::from_secs(5),
+                    max_delay: Duration::from_secs(1),
+                    ..ReconnectPolicy::default()
+                });
+            }),
+            ("max_messages", |o| {
+                o.set_queue_limits(0, 1, OverflowPolicy::Block);
+            }),
+            ("max_bytes", |o| {
+                o.set_queue_limits(1, 0, OverflowPolicy::Block);
+            }),
+            ("connect_timeout", |o| {
+                o.set_connect_timeout(Duration::ZERO);
+            }),
+            ("port", |o| {
+                o.set_servers(vec![ServerAddr::tcp("h", 0)]);
+            }),
+            ("client_id", |o| o.client_id = "x".repeat(65_536)),
+            ("payload_format_indicator", |o| {
+                let properties = WillProperties { payload_format_indicator: Some(7), ..Default::default() };
+                o.set_last_will(LastWill {
+                    topic: "w".into(),
+                    payload: Bytes::new(),
+                    qos: QoS::AtLeastOnce,
+                    retain: false,
+                    properties,
+                });
+            }),
+            ("will topic", |o| {
+                o.set_last_will(LastWill {
+                    topic: "w/#".into(),
+                    payload: Bytes::new(),
+                    qos: QoS::AtMostOnce,
+                    retain: false,
+                    properties: Default::default(),
+                });
+            }),
+        ];
+        for (field, set) in cases {
+            let mut o = options();
+            set(&mut o);
+            let m = refused(&o);
+            assert!(m.contains(field), "{field}: {m}");
+        }
+    }
+
+    #[test]
+    fn connect_refuses_invalid_options_before_sending_anything() {
+        let mut o = MqttOptions::new("validate", "127.0.0.1", 1);
+        o.set_receive_maximum(0);
+        let client = Client::new(o);
+        match client.connect() {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("receive_maximum"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
