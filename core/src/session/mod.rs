@@ -55,7 +55,7 @@ use crate::codec::{
 };
 use crate::store::{OutgoingState, SessionStore, StoredSession};
 use alias::{AliasError, AliasUse, IncomingAliases, OutgoingAliases};
-use incoming::{DueAck, Incoming};
+use incoming::{DueAck, Incoming, Redelivery};
 use outgoing::Outgoing;
 
 /// `session_expiry_interval` value meaning the session never expires (3.1.2.11.2).
@@ -761,7 +761,14 @@ impl Session {
             return;
         }
         self.state = State::Disconnected;
-        self.transmit.clear();
+        // Acknowledgements never handed to the transport are answered on the server's resend.
+        for p in self.transmit.drain(..) {
+            match p {
+                Packet::PubAck(a) => self.incoming.unsent(a.packet_id, QoS::AtLeastOnce),
+                Packet::PubRec(r) => self.incoming.unsent(r.packet_id, QoS::ExactlyOnce),
+                _ => {}
+            }
+        }
         // Everything in flight goes out again on the next connection; subscribes in flight
         // are asked again (resubscribing the same filter is harmless).
         let mut pending: Vec<PacketId> = self.controls_inflight.keys().copied().collect();
@@ -1331,13 +1338,17 @@ impl Session {
             return;
         }
         while let Some(due) = self.incoming.pop_due() {
-            match due {
-                DueAck::PubAck(id) => {
-                    self.transmit.push_back(Packet::PubAck(PubAck::new(id)));
-                    self.incoming.flow_completed();
-                }
-                DueAck::PubRec(id) => self.transmit.push_back(Packet::PubRec(PubRec::new(id))),
+            self.send_ack(due);
+        }
+    }
+
+    fn send_ack(&mut self, due: DueAck) {
+        match due {
+            DueAck::PubAck(id) => {
+                self.transmit.push_back(Packet::PubAck(PubAck::new(id)));
+                self.incoming.flow_completed();
             }
+            DueAck::PubRec(id) => self.transmit.push_back(Packet::PubRec(PubRec::new(id))),
         }
     }
 
@@ -1614,15 +1625,18 @@ impl Session {
             );
             return;
         }
-        if self.incoming.is_duplicate(qos, packet_id) {
-            // Exactly once: a QoS 2 identifier whose PUBREL has not arrived is the same message
-            // ([MQTT-4.3.3-9]); answer PUBREC again unless the application still holds it.
-            // A QoS 1 re-delivery still held unacknowledged by the application is not a new
-            // message either.
-            if qos == QoS::ExactlyOnce && !self.incoming.awaiting_application(packet_id) {
-                self.transmit.push_back(Packet::PubRec(PubRec::new(packet_id)));
+        match self.incoming.redelivery(qos, packet_id) {
+            Redelivery::New => {}
+            Redelivery::Held => {
+                // The same message: the application has it (or its ack waits for its turn),
+                // and the one acknowledgement goes out when due, on this connection.
+                self.flush_acks();
+                return;
             }
-            return;
+            Redelivery::Answer(due) => {
+                self.send_ack(due);
+                return;
+            }
         }
         self.stats.messages_in += 1;
         let (ack_id, new_qos2) = self.incoming.delivered(qos, packet_id);

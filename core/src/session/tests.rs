@@ -1292,3 +1292,199 @@ fn transmit_into_writes_what_poll_transmit_returns() {
     // The resends in the second half carry DUP (first byte of a QoS 1 PUBLISH with DUP: 0x3A).
     assert!(in_place.windows(1).any(|w| w[0] == 0x3A));
 }
+
+// ----- acknowledgements across a reconnect ------------------------------------------------
+//
+// An acknowledgement answers a PUBLISH on its own connection. One that could not go out there
+// waits for the server's resend on the resumed session ([MQTT-4.4.0-1]) and answers that, once;
+// the resend never reaches the application again.
+
+fn resent(id: u16, qos: QoS, payload: &str) -> Packet {
+    let mut p = server_publish(id, qos, "t", payload);
+    p.dup = true;
+    Packet::Publish(p)
+}
+
+fn ack_packet(qos: QoS, id: u16) -> Packet {
+    match qos {
+        QoS::AtLeastOnce => Packet::PubAck(PubAck::new(pid(id))),
+        _ => Packet::PubRec(PubRec::new(pid(id))),
+    }
+}
+
+fn manual_persistent() -> Harness {
+    let mut h = persistent();
+    h.s.config.manual_ack = true;
+    h
+}
+
+/// Ack while disconnected: nothing goes out unprompted after CONNACK; the resend is
+/// answered once and not delivered again; QoS 2 then completes with PUBREL/PUBCOMP.
+#[test]
+fn an_ack_made_while_disconnected_answers_the_resend_once() {
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let mut h = manual_persistent();
+        h.connect(false);
+        h.take_sent();
+        h.server(Packet::Publish(server_publish(1, qos, "t", "m")));
+        let ack_id = messages(&h.take_events())[0].ack_id.unwrap();
+        h.lose();
+        h.s.handle_command(h.now, Command::Ack { ack_id }).unwrap();
+        h.connect(true);
+        assert!(h.take_sent().is_empty(), "{qos:?}: no acknowledgement before the resend");
+        h.server(resent(1, qos, "m"));
+        assert_eq!(h.take_sent(), vec![ack_packet(qos, 1)], "{qos:?}");
+        assert!(messages(&h.take_events()).is_empty(), "{qos:?}: the resend is the same message");
+        if qos == QoS::ExactlyOnce {
+            h.server(Packet::PubRel(PubRel::new(pid(1))));
+            assert_eq!(h.take_sent(), vec![Packet::PubComp(PubComp::new(pid(1)))]);
+        }
+        // A later message reusing the identifier is new again.
+        h.server(Packet::Publish(server_publish(1, qos, "t", "next")));
+        assert_eq!(messages(&h.take_events()).len(), 1, "{qos:?}");
+    }
+}
+
+/// The application still holds the message when the resend arrives: nothing goes out and
+/// nothing is delivered again; its ack, when it comes, goes out once on this connection.
+#[test]
+fn an_ack_made_after_the_resend_goes_out_once() {
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let mut h = manual_persistent();
+        h.connect(false);
+        h.take_sent();
+        h.server(Packet::Publish(server_publish(1, qos, "t", "m")));
+        let ack_id = messages(&h.take_events())[0].ack_id.unwrap();
+        h.lose();
+        h.connect(true);
+        h.server(resent(1, qos, "m"));
+        assert!(h.take_sent().is_empty(), "{qos:?}");
+        assert!(messages(&h.take_events()).is_empty(), "{qos:?}");
+        h.s.handle_command(h.now, Command::Ack { ack_id }).unwrap();
+        assert_eq!(h.take_sent(), vec![ack_packet(qos, 1)], "{qos:?}");
+        assert!(messages(&h.take_events()).is_empty(), "{qos:?}");
+    }
+}
+
+/// Acked and answered before the drop: a QoS 2 resend gets PUBREC again and is not
+/// delivered again; a QoS 1 resend after a PUBACK that was written may be a new message
+/// under a reused identifier, so it is delivered (at least once) and acknowledged.
+#[test]
+fn an_ack_sent_before_the_drop() {
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let mut h = manual_persistent();
+        h.connect(false);
+        h.take_sent();
+        h.server(Packet::Publish(server_publish(1, qos, "t", "m")));
+        let ack_id = messages(&h.take_events())[0].ack_id.unwrap();
+        h.s.handle_command(h.now, Command::Ack { ack_id }).unwrap();
+        assert_eq!(h.take_sent(), vec![ack_packet(qos, 1)]);
+        h.lose();
+        h.connect(true);
+        assert!(h.take_sent().is_empty());
+        h.server(resent(1, qos, "m"));
+        let delivered = messages(&h.take_events());
+        if qos == QoS::ExactlyOnce {
+            assert_eq!(h.take_sent(), vec![ack_packet(qos, 1)]);
+            assert!(delivered.is_empty());
+        } else {
+            assert_eq!(delivered.len(), 1);
+            assert!(delivered[0].dup);
+            h.s.handle_command(h.now, Command::Ack { ack_id: delivered[0].ack_id.unwrap() }).unwrap();
+            assert_eq!(h.take_sent(), vec![ack_packet(qos, 1)]);
+        }
+    }
+}
+
+/// Automatic acks: one written before the drop is like the manual case above; one made but
+/// never handed to the transport (the link dropped first) answers the resend once, and the
+/// resend is not delivered again.
+#[test]
+fn automatic_acks_across_a_reconnect() {
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let mut h = persistent();
+        h.connect(false);
+        h.take_sent();
+        h.server(Packet::Publish(server_publish(1, qos, "t", "m")));
+        // The ack is queued but the connection goes before anything is written.
+        let mut delivered = 0;
+        while let Some(e) = h.s.poll_event() {
+            delivered += usize::from(matches!(e, Event::Message(_)));
+        }
+        assert_eq!(delivered, 1);
+        h.s.connection_lost(h.now);
+        h.take_events();
+        h.connect(true);
+        assert!(h.take_sent().is_empty(), "{qos:?}: the unsent ack is not sent unprompted");
+        h.server(resent(1, qos, "m"));
+        assert_eq!(h.take_sent(), vec![ack_packet(qos, 1)], "{qos:?}");
+        assert!(messages(&h.take_events()).is_empty(), "{qos:?}: delivered once");
+    }
+}
+
+/// The wire: QoS 1 and QoS 2 received, acked while disconnected, resumed; the
+/// server's resends cross nothing, each is answered once, and PUBREL completes the QoS 2 flow.
+#[test]
+fn resends_of_a_qos1_and_a_qos2_message_acked_while_disconnected() {
+    let mut h = manual_persistent();
+    h.connect(false);
+    h.take_sent();
+    h.server(Packet::Publish(server_publish(1, QoS::AtLeastOnce, "t", "a")));
+    h.server(Packet::Publish(server_publish(2, QoS::ExactlyOnce, "t", "b")));
+    let ids: Vec<u64> = messages(&h.take_events()).iter().map(|m| m.ack_id.unwrap()).collect();
+    h.lose();
+    for id in &ids {
+        h.s.handle_command(h.now, Command::Ack { ack_id: *id }).unwrap();
+    }
+    h.connect(true);
+    h.server(resent(1, QoS::AtLeastOnce, "a"));
+    h.server(resent(2, QoS::ExactlyOnce, "b"));
+    h.server(Packet::PubRel(PubRel::new(pid(2))));
+    assert_eq!(
+        h.take_sent(),
+        vec![
+            Packet::PubAck(PubAck::new(pid(1))),
+            Packet::PubRec(PubRec::new(pid(2))),
+            Packet::PubComp(PubComp::new(pid(2))),
+        ]
+    );
+    assert!(messages(&h.take_events()).is_empty());
+}
+
+/// Order on the resumed connection: the second message's ack (made while disconnected) waits
+/// behind the first one's resend, which the application has not acked yet ([MQTT-4.6.0-2]).
+#[test]
+fn kept_acks_keep_the_arrival_order_of_the_resends() {
+    let mut h = manual_persistent();
+    h.connect(false);
+    h.take_sent();
+    h.server(Packet::Publish(server_publish(1, QoS::AtLeastOnce, "t", "a")));
+    h.server(Packet::Publish(server_publish(2, QoS::ExactlyOnce, "t", "b")));
+    let ids: Vec<u64> = messages(&h.take_events()).iter().map(|m| m.ack_id.unwrap()).collect();
+    h.lose();
+    h.s.handle_command(h.now, Command::Ack { ack_id: ids[1] }).unwrap();
+    h.connect(true);
+    h.server(resent(1, QoS::AtLeastOnce, "a"));
+    h.server(resent(2, QoS::ExactlyOnce, "b"));
+    assert!(h.take_sent().is_empty(), "PUBREC 2 waits behind the resend of 1");
+    h.s.handle_command(h.now, Command::Ack { ack_id: ids[0] }).unwrap();
+    assert_eq!(h.take_sent(), vec![ack_packet(QoS::AtLeastOnce, 1), ack_packet(QoS::ExactlyOnce, 2)]);
+    assert!(messages(&h.take_events()).is_empty());
+}
+
+/// The session is gone (session_present = 0): kept acknowledgements are dropped with it, and a
+/// PUBLISH under the same identifier is a new message.
+#[test]
+fn kept_acks_die_with_the_session() {
+    let mut h = manual_persistent();
+    h.connect(false);
+    h.take_sent();
+    h.server(Packet::Publish(server_publish(1, QoS::ExactlyOnce, "t", "a")));
+    let ack_id = messages(&h.take_events())[0].ack_id.unwrap();
+    h.lose();
+    h.s.handle_command(h.now, Command::Ack { ack_id }).unwrap();
+    h.connect(false);
+    assert!(h.take_sent().is_empty());
+    h.server(Packet::Publish(server_publish(1, QoS::ExactlyOnce, "t", "new")));
+    assert_eq!(messages(&h.take_events()).len(), 1);
+}
