@@ -103,7 +103,7 @@ async fn acks_across_a_reconnect(when: AckWhen) {
         proxy.wire_log().iter().filter(|r| r.connection == 2 && r.packet_type == 3 && r.dup).count();
     eprintln!(
         "{when:?}: {down_publishes} DUP resends on the resumed connection; duplicate client acks {:?}, \
-         unprompted client acks {:?}, ",
+         unprompted client acks {:?}",
         wire.duplicate_acks_from_client, wire.client_acks_without_publish
     );
     assert_eq!(down_publishes, 2, "mosquitto resends both unacknowledged messages");
