@@ -580,6 +580,16 @@ async fn flush_reports_the_deliveries_that_failed_since_the_previous_flush() {
         assert_eq!(f.error.reason_code(), Some(PubAckReasonCode::NotAuthorized as u8), "{f:?}");
     }
     assert_eq!(client.stats().deliveries_failed, 2);
+    // Nobody held those deliveries: each failure is also said once in the event stream (and
+    // logged at WARN).
+    for topic in ["acl/denied/1", "acl/denied/2"] {
+        let f = expect_event(&client, T, |e| match e {
+            Event::DeliveryFailed(f) => Some(f.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(f.topic, topic);
+    }
     // Reported once: the next flush covers only what ended since.
     drop(client.publish("acl/allowed/3", QoS::AtLeastOnce, false, "x").await.unwrap());
     let clean = tokio::time::timeout(T, client.flush()).await.unwrap().unwrap();

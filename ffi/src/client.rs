@@ -322,7 +322,8 @@ impl ClientShared {
                 tracing::warn!(republished, failed, "the server did not keep the session")
             }
             // Reported by the core's own logs; nothing for C to do.
-            Event::Dropped { .. } | Event::Reconnecting { .. } => {}
+            // Logged by the core (the log callback): nothing more for C to do.
+            Event::Dropped { .. } | Event::Reconnecting { .. } | Event::DeliveryFailed(_) => {}
         }
     }
 }

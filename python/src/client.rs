@@ -767,6 +767,8 @@ impl Client {
         d.set_item("queued_bytes", s.queued_bytes)?;
         d.set_item("inflight", s.inflight)?;
         d.set_item("connected", s.connected)?;
+        d.set_item("deliveries_failed", s.deliveries_failed)?;
+        d.set_item("quota_retries", s.quota_retries)?;
         Ok(d)
     }
 

@@ -437,10 +437,22 @@ impl Shared {
                     self.client_id
                 ),
             ),
+            // At debug: a drop nobody sees also comes as DeliveryFailed, said once at warning.
             Event::Dropped { token, reason } => log(
                 py,
-                "warning",
+                "debug",
                 format!("client {:?}: publish {token} dropped before it was sent: {reason}", self.client_id),
+            ),
+            Event::DeliveryFailed(f) => log(
+                py,
+                "warning",
+                format!(
+                    "client {:?}: delivery failed and nobody awaited it: topic {:?}, packet id {}, {}",
+                    self.client_id,
+                    f.topic,
+                    f.packet_id.map_or_else(|| "none".to_owned(), |p| p.to_string()),
+                    f.error
+                ),
             ),
             Event::Reconnecting { attempt, delay, error } => log(
                 py,

@@ -55,6 +55,10 @@ pub enum Event {
     /// Publishes that completed, in order: what as many `PublishComplete` events would say,
     /// in one (only with [`DeliveryEvents::Batched`]; a batch never holds back another event).
     PublishesComplete(Vec<PublishCompletion>),
+    /// A delivery failed that nobody can see any more (its `Delivery` was dropped and
+    /// delivery events are off): said once, so that it is never lost silently. It is also
+    /// logged at WARN and counted in the next flush's report.
+    DeliveryFailed(crate::DeliveryFailure),
     /// A connection attempt failed; another follows after `delay`.
     Reconnecting { attempt: u32, delay: std::time::Duration, error: String },
 }

@@ -809,11 +809,13 @@ impl Driver {
         unseen: bool,
     ) {
         self.counters.deliveries_failed.fetch_add(1, Ordering::Relaxed);
+        let failure = DeliveryFailure { token, topic, packet_id, error };
         if unseen {
             let id = packet_id.map(|p| p.get());
-            warn!(%topic, packet_id = ?id, reason = %error, "delivery failed and nobody awaited it");
+            warn!(topic = %failure.topic, packet_id = ?id, reason = %failure.error, "delivery failed and nobody awaited it");
+            self.emit(Event::DeliveryFailed(failure.clone()));
         }
-        self.report.note_failure(DeliveryFailure { token, topic, packet_id, error });
+        self.report.note_failure(failure);
     }
 
     fn complete_flushes(&mut self) {

@@ -1,0 +1,77 @@
+"""flush() reports the deliveries that failed since the previous flush: a failure nobody
+awaited is never silent (PublishError with .failed and .failures, one warning on the
+`tether` logger per failure)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tether
+from conftest import Broker
+
+
+@pytest.fixture
+def acl_broker(tmp_path: Path) -> Iterator[Broker]:
+    acl = tmp_path / "acl.conf"
+    acl.write_text("topic readwrite acl/allowed/#\n")
+    acl.chmod(0o644)
+    tmp_path.chmod(0o755)
+    b = Broker(f"acl_file {acl}")
+    yield b
+    b.close()
+
+
+def test_flush_raises_publish_error_for_failures_nobody_awaited(
+    acl_broker: Broker, uid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tether")
+    with tether.Client(uid) as c:
+        c.connect("127.0.0.1", acl_broker.port)
+        # The Delivery objects are dropped at once: nobody awaits them.
+        c.publish("acl/allowed/1", b"x", qos=1)
+        c.publish("acl/denied/1", b"x", qos=1)
+        c.publish("acl/allowed/2", b"x", qos=2)
+        c.publish("acl/denied/2", b"x", qos=2)
+        with pytest.raises(tether.PublishError) as raised:
+            c.flush(timeout=10)
+        err = raised.value
+        assert err.failed == 2
+        assert [f[0] for f in err.failures] == ["acl/denied/1", "acl/denied/2"]
+        assert all(isinstance(f[1], int) for f in err.failures)
+        assert err.reason_code == 0x87  # Not authorized, from mosquitto's ACL
+        assert "2 of 4 deliveries failed" in str(err)
+        # Reported once: the next flush covers only what ended since.
+        c.publish("acl/allowed/3", b"x", qos=1)
+        c.flush(timeout=10)
+        assert c.stats()["deliveries_failed"] == 2
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tether" and r.levelno == logging.WARNING
+    ]
+    failed = [w for w in warnings if "nobody awaited" in w]
+    assert len(failed) == 2, warnings
+    assert "acl/denied/1" in failed[0] and "acl/denied/2" in failed[1]
+
+
+def test_a_held_delivery_reports_its_own_failure_and_is_not_logged(
+    acl_broker: Broker, uid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tether")
+    with tether.Client(uid) as c:
+        c.connect("127.0.0.1", acl_broker.port)
+        d = c.publish("acl/denied/held", b"x", qos=1)
+        with pytest.raises(tether.PublishError) as raised:
+            d.wait(timeout=10)
+        assert raised.value.reason_code == 0x87
+        # flush still counts it: failures are reported whoever else saw them.
+        with pytest.raises(tether.PublishError) as flushed:
+            c.flush(timeout=10)
+        assert flushed.value.failed == 1
+    assert not [
+        r for r in caplog.records if r.name == "tether" and "nobody awaited" in r.getMessage()
+    ]
