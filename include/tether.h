@@ -897,6 +897,15 @@ tether_result tether_options_set_queue_limits(tether_options *options,
                                               uint8_t overflow_policy);
 
 /**
+ * A message the server refuses with 0x97 Quota exceeded is published again as a new
+ * message after `backoff_ms` (doubling each time), at most `attempts` times, before its
+ * delivery fails (default: 5 attempts from 100 ms). `attempts` 0 fails it at once.
+ */
+tether_result tether_options_set_quota_retry(tether_options *options,
+                                             uint8_t attempts,
+                                             uint32_t backoff_ms);
+
+/**
  * What to do with unacknowledged messages when the server answers a resume with
  * session present = false: `TETHER_SESSION_LOST_REPUBLISH` (default) or
  * `TETHER_SESSION_LOST_FAIL`.

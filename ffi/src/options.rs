@@ -285,6 +285,23 @@ impl tether_options {
         }
     }
 
+    /// A message the server refuses with 0x97 Quota exceeded is published again as a new
+    /// message after `backoff_ms` (doubling each time), at most `attempts` times, before its
+    /// delivery fails (default: 5 attempts from 100 ms). `attempts` 0 fails it at once.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_quota_retry(
+        options: *mut tether_options,
+        attempts: u8,
+        backoff_ms: u32,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let backoff = Duration::from_millis(u64::from(backoff_ms));
+            options.mqtt.set_quota_retry(tether_core::QuotaRetry { attempts, backoff });
+            Ok(())
+        }
+    }
+
     /// What to do with unacknowledged messages when the server answers a resume with
     /// session present = false: `TETHER_SESSION_LOST_REPUBLISH` (default) or
     /// `TETHER_SESSION_LOST_FAIL`.
