@@ -355,6 +355,12 @@ enum tether_result
    */
   TETHER_SESSION_LOST = 402,
   /**
+   * From `tether_client_flush`: deliveries failed since the previous flush. The count and
+   * the first failures (topic, packet id, reason) are in `tether_last_error()`, the first
+   * failure's reason code in `tether_last_reason_code()`.
+   */
+  TETHER_DELIVERY_FAILED = 403,
+  /**
    * A bug inside tether: a Rust panic was caught at the C boundary.
    */
   TETHER_PANIC = 900,
@@ -685,8 +691,11 @@ tether_result tether_client_unsubscribe(tether_client *client,
 
 /**
  * Waits up to `timeout_ms` until every message published so far is delivered or
- * failed (`TETHER_NO_WAIT` only checks; `TETHER_TIMEOUT` when some are not). From
- * inside one of this client's callbacks it returns `TETHER_WOULD_DEADLOCK`.
+ * failed (`TETHER_NO_WAIT` only checks; `TETHER_TIMEOUT` when some are not). Returns
+ * `TETHER_DELIVERY_FAILED` when deliveries failed since the previous flush (refused by
+ * the server, expired, dropped, lost with the session): `tether_last_error()` gives the
+ * count and the first failures. From inside one of this client's callbacks it returns
+ * `TETHER_WOULD_DEADLOCK`.
  */
 tether_result tether_client_flush(tether_client *client, uint32_t timeout_ms);
 
