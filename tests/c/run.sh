@@ -31,6 +31,8 @@ step "building libtether (release) and the test kit"
 "$CARGO" build -p tether-ffi --release
 "$CARGO" build -p tether-testkit --release --bin tether-testkit
 TESTKIT="$ROOT/target/release/tether-testkit"
+# For the tests that start brokers and fault proxies of their own (test_faults).
+export TETHER_TESTKIT="$TESTKIT"
 
 # --- the header ---------------------------------------------------------------------------
 step "checking include/tether.h"
@@ -126,7 +128,8 @@ if [ "$VALGRIND" != 0 ]; then
     command -v valgrind >/dev/null || die "valgrind is missing (scripts/ensure-deps.sh installs it)"
     step "running the C tests under valgrind"
     for t in "${tests[@]}"; do
-        run "valgrind:$t" valgrind -q --error-exitcode=1 --num-callers=40 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+        # TETHER_TEST_VALGRIND tells a long test (test_faults) to shorten its stream.
+        run "valgrind:$t" env TETHER_TEST_VALGRIND=1 valgrind -q --error-exitcode=1 --num-callers=40 --leak-check=full --show-leak-kinds=definite,indirect,possible \
             --errors-for-leak-kinds=definite,indirect,possible --track-fds=no \
             --suppressions=tests/c/valgrind.supp "$OUT/$t"
     done
