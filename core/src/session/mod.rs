@@ -1498,7 +1498,7 @@ impl Session {
 
     fn on_auth(&mut self, auth: Auth) {
         let Some(authenticator) = self.config.authenticator.as_mut() else {
-            // [MQTT-4.12.0-?] AUTH without an Authentication Method in CONNECT.
+            // 4.12: a server sends AUTH only when CONNECT carried an Authentication Method.
             self.fail_connection(
                 DisconnectReasonCode::ProtocolError,
                 "AUTH received but no authentication method was sent".into(),
@@ -1733,7 +1733,8 @@ impl Session {
 
     fn on_pubrec(&mut self, now: Instant, rec: PubRec) {
         let Some(item) = self.inflight.get_mut(&rec.packet_id) else {
-            // [MQTT-4.3.3-?] unknown identifier: answer PUBREL 0x92 so the server can finish.
+            // Unknown identifier: PUBREL with 0x92 Packet Identifier not found (3.6.2.1), so that
+            // the server can finish the flow.
             let mut rel = PubRel::new(rec.packet_id);
             rel.reason_code = PubRelReasonCode::PacketIdentifierNotFound;
             self.transmit.push_back(Packet::PubRel(rel));
@@ -1877,7 +1878,8 @@ pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
         return Err(CommandError::InvalidArgument("payload format indicator must be 0 or 1".into()));
     }
     if p.payload_format_indicator == Some(1) && std::str::from_utf8(&request.payload).is_err() {
-        // [MQTT-3.3.2-?] a payload announced as UTF-8 must be UTF-8.
+        // 3.3.2.3.2: a payload announced as UTF-8 (Payload Format Indicator 1) must be
+        // well-formed UTF-8.
         return Err(CommandError::InvalidArgument(
             "payload format indicator says UTF-8 but the payload is not valid UTF-8".into(),
         ));
