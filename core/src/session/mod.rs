@@ -309,6 +309,111 @@ pub enum DisconnectCause {
     ConnectionLost,
 }
 
+/// Who ended a connection: the one classification every face (Rust, C, Python) reports, so
+/// that a reason code never has to be guessed from. A server's DISCONNECT 0x8D "Keep Alive
+/// timeout" is [`DisconnectKind::Server`]; the client's own keep-alive expiry is
+/// [`DisconnectKind::KeepAliveTimeout`] and carries no reason code (no DISCONNECT went
+/// either way).
+///
+/// ```
+/// use tether_core::{DisconnectCause, DisconnectKind};
+/// let cause = DisconnectCause::ConnectionLost;
+/// assert_eq!(cause.kind(), DisconnectKind::ConnectionLost);
+/// assert_eq!(cause.kind().as_str(), "lost");
+/// assert_eq!(cause.reason_code(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectKind {
+    /// The server sent DISCONNECT (its reason code and reason string are reported).
+    Server,
+    /// The client sent DISCONNECT: the application asked for it, or the server broke the
+    /// protocol and the client closed with the matching reason code ([MQTT-4.13.1-1]).
+    Client,
+    /// Nothing arrived from the server within 1.5 × keep-alive (3.1.2.10); the client closed
+    /// the network connection without DISCONNECT.
+    KeepAliveTimeout,
+    /// The network connection failed or the server closed it without DISCONNECT.
+    ConnectionLost,
+    /// The server refused the connection in CONNACK (reason code 0x80 or above).
+    Refused,
+}
+
+impl DisconnectKind {
+    /// The short name every face uses: "server", "client", "keep_alive", "lost", "refused".
+    ///
+    /// ```
+    /// assert_eq!(tether_core::DisconnectKind::KeepAliveTimeout.as_str(), "keep_alive");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectKind::Server => "server",
+            DisconnectKind::Client => "client",
+            DisconnectKind::KeepAliveTimeout => "keep_alive",
+            DisconnectKind::ConnectionLost => "lost",
+            DisconnectKind::Refused => "refused",
+        }
+    }
+}
+
+impl DisconnectCause {
+    /// Who ended the connection.
+    ///
+    /// ```
+    /// use tether_core::{DisconnectCause, DisconnectKind};
+    /// assert_eq!(DisconnectCause::KeepAliveTimeout.kind(), DisconnectKind::KeepAliveTimeout);
+    /// ```
+    pub fn kind(&self) -> DisconnectKind {
+        match self {
+            DisconnectCause::Server { .. } => DisconnectKind::Server,
+            DisconnectCause::Local { .. } => DisconnectKind::Client,
+            DisconnectCause::KeepAliveTimeout => DisconnectKind::KeepAliveTimeout,
+            DisconnectCause::Refused { .. } => DisconnectKind::Refused,
+            DisconnectCause::ConnectionLost => DisconnectKind::ConnectionLost,
+        }
+    }
+
+    /// The reason code of the packet that ended the connection: the DISCONNECT received
+    /// ([`DisconnectKind::Server`]) or sent ([`DisconnectKind::Client`]), or the CONNACK's
+    /// refusal. `None` when no such packet exists: a lost connection or the client's
+    /// keep-alive expiry.
+    ///
+    /// ```
+    /// use tether_core::{DisconnectCause, DisconnectReasonCode};
+    /// let cause = DisconnectCause::Server {
+    ///     reason_code: DisconnectReasonCode::SessionTakenOver,
+    ///     reason_string: None,
+    ///     server_reference: None,
+    /// };
+    /// assert_eq!(cause.reason_code(), Some(0x8E));
+    /// assert_eq!(DisconnectCause::KeepAliveTimeout.reason_code(), None);
+    /// ```
+    pub fn reason_code(&self) -> Option<u8> {
+        match self {
+            DisconnectCause::Server { reason_code, .. } | DisconnectCause::Local { reason_code, .. } => {
+                Some(*reason_code as u8)
+            }
+            DisconnectCause::Refused { reason_code, .. } => Some(*reason_code as u8),
+            DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
+        }
+    }
+
+    /// The reason string of that packet, when it had one (for [`DisconnectKind::Client`]:
+    /// the one the client sent).
+    ///
+    /// ```
+    /// use tether_core::DisconnectCause;
+    /// assert_eq!(DisconnectCause::ConnectionLost.reason_string(), None);
+    /// ```
+    pub fn reason_string(&self) -> Option<&str> {
+        match self {
+            DisconnectCause::Server { reason_string, .. }
+            | DisconnectCause::Refused { reason_string, .. } => reason_string.as_deref(),
+            DisconnectCause::Local { reason, .. } => reason.as_deref(),
+            DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
+        }
+    }
+}
+
 /// What the application must hear, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

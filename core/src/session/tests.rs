@@ -1002,6 +1002,73 @@ fn server_disconnect_is_reported_with_its_reason() {
     }));
 }
 
+/// The cause of the last `Disconnected` event, after the connection is closed.
+fn last_cause(h: &mut Harness) -> DisconnectCause {
+    h.lose();
+    h.take_events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Disconnected { cause } => Some(cause),
+            _ => None,
+        })
+        .expect("a Disconnected event")
+}
+
+#[test]
+fn every_end_of_a_connection_says_who_ended_it() {
+    // A server's DISCONNECT 0x8D and our own keep-alive expiry used to share a reason code;
+    // the kind tells them apart, and only a packet that was exchanged gives a reason code.
+    let mut h = Harness::with(|c| c.keep_alive = 10);
+    h.connect(false);
+    let mut d = Disconnect::with_reason(DisconnectReasonCode::KeepAliveTimeout);
+    d.properties.reason_string = Some("too quiet".into());
+    h.server(Packet::Disconnect(d));
+    let cause = last_cause(&mut h);
+    assert_eq!(cause.kind(), DisconnectKind::Server);
+    assert_eq!(cause.reason_code(), Some(0x8D));
+    assert_eq!(cause.reason_string(), Some("too quiet"));
+
+    h.connect(true);
+    h.take_sent();
+    h.advance(Duration::from_secs(15));
+    assert!(h.s.wants_close());
+    let cause = last_cause(&mut h);
+    assert_eq!(
+        (cause.kind(), cause.reason_code(), cause.reason_string()),
+        (DisconnectKind::KeepAliveTimeout, None, None)
+    );
+
+    h.connect(true);
+    let cause = last_cause(&mut h);
+    assert_eq!(
+        (cause.kind(), cause.reason_code(), cause.reason_string()),
+        (DisconnectKind::ConnectionLost, None, None)
+    );
+
+    h.connect(true);
+    h.s.handle_command(
+        h.now,
+        Command::Disconnect {
+            reason_code: DisconnectReasonCode::DisconnectWithWillMessage,
+            session_expiry_interval: None,
+            reason_string: Some("bye".into()),
+        },
+    )
+    .unwrap();
+    h.take_sent();
+    let cause = last_cause(&mut h);
+    assert_eq!(cause.kind(), DisconnectKind::Client);
+    assert_eq!((cause.reason_code(), cause.reason_string()), (Some(0x04), Some("bye")));
+
+    // Our own protocol error: also the client's DISCONNECT, with the code it sent.
+    h.connect(true);
+    h.s.protocol_violation(h.now, DisconnectReasonCode::MalformedPacket, "bad bytes");
+    h.take_sent();
+    let cause = last_cause(&mut h);
+    assert_eq!((cause.kind(), cause.reason_code()), (DisconnectKind::Client, Some(0x81)));
+}
+
 #[test]
 fn disconnect_command_sends_the_reason_and_expiry_override() {
     let mut h = Harness::with(|c| c.properties.session_expiry_interval = Some(100));
