@@ -785,6 +785,73 @@ fn outgoing_aliases_are_assigned_reset_on_reconnect_and_never_used_on_retransmis
     assert_eq!((p[2].topic.as_str(), p[2].properties.topic_alias), ("long/topic", Some(1)));
 }
 
+fn aliased(topic: &str, alias: u16) -> PublishRequest {
+    let mut r = PublishRequest { topic: topic.into(), qos: QoS::AtLeastOnce, ..Default::default() };
+    r.properties.topic_alias = Some(alias);
+    r
+}
+
+fn invalid_argument(r: Result<(), CommandError>) -> String {
+    match r {
+        Err(CommandError::InvalidArgument(m)) => m,
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_application_alias_goes_out_as_given_when_automatic_aliases_are_off() {
+    let mut h = Harness::with(|c| {
+        c.auto_topic_alias = false;
+        c.clean_start = false;
+        c.properties.session_expiry_interval = Some(60);
+    });
+    // Before any CONNACK the server's maximum is unknown: taken now, checked when sent.
+    h.publish_req(1, aliased("a/b", 3)).unwrap();
+    h.publish_req(2, aliased("a/b", 9)).unwrap();
+    h.connect_with(false, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    let sent = h.take_sent();
+    let p = publishes(&sent);
+    assert_eq!(p.len(), 1, "alias 9 above the maximum 5 is never sent");
+    // The full topic always goes with it: it sets and uses the mapping in one (3.3.2.3.4).
+    assert_eq!((p[0].topic.as_str(), p[0].properties.topic_alias), ("a/b", Some(3)));
+    let failed = h.take_events().into_iter().find_map(|e| match e {
+        Event::PublishDone { token: 2, result: Err(PublishError::NotAdmitted(e)), .. } => Some(e.to_string()),
+        _ => None,
+    });
+    assert!(failed.is_some_and(|m| m.contains("topic_alias 9") && m.contains("Maximum 5")));
+
+    // Once the maximum is known, an alias above it is refused at the call ([MQTT-3.3.2-9]).
+    assert!(invalid_argument(h.publish_req(3, aliased("a/b", 6))).contains("Topic Alias Maximum 5"));
+    // An automatic alias is never assigned on top of the application's.
+    h.publish(4, "a/b", QoS::AtLeastOnce).unwrap();
+    assert_eq!(publishes(&h.take_sent())[0].properties.topic_alias, None);
+
+    // Aliases belong to one connection: the retransmission goes without it.
+    h.lose();
+    h.connect_with(true, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    let sent = h.take_sent();
+    let resent = publishes(&sent);
+    assert!(resent[0].dup);
+    assert_eq!((resent[0].topic.as_str(), resent[0].properties.topic_alias), ("a/b", None));
+}
+
+#[test]
+fn an_application_alias_is_refused_when_zero_or_when_automatic_aliases_are_on() {
+    let mut h = Harness::with(|c| c.auto_topic_alias = false);
+    h.connect_with(false, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    // [MQTT-3.3.2-8]
+    assert!(invalid_argument(h.publish_req(1, aliased("a", 0))).contains("topic_alias"));
+    // A server without a Topic Alias Maximum allows none ([MQTT-3.3.2-9]).
+    let mut h = Harness::with(|c| c.auto_topic_alias = false);
+    h.connect(false);
+    assert!(invalid_argument(h.publish_req(1, aliased("a", 1))).contains("Maximum 0"));
+
+    let mut h = Harness::with(|_| {});
+    h.connect_with(false, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    assert!(invalid_argument(h.publish_req(1, aliased("a", 1))).contains("set_auto_topic_alias(false)"));
+    assert!(publishes(&h.take_sent()).is_empty());
+}
+
 #[test]
 fn incoming_aliases_resolve_and_reset_on_reconnect() {
     let mut h = Harness::with(|c| c.properties.topic_alias_maximum = Some(4));
