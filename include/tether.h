@@ -30,6 +30,33 @@
 #include <stdint.h>
 
 /**
+ * `tether_on_disconnect_ex_callback`'s `by`: the server sent DISCONNECT (`reason_code` and
+ * `reason_string` are the server's).
+ */
+#define TETHER_DISCONNECT_BY_SERVER 1
+
+/**
+ * `tether_on_disconnect_ex_callback`'s `by`: the client sent DISCONNECT, because the
+ * application asked for it (`tether_client_disconnect`) or because the server broke the
+ * protocol (`reason_code` 0x80 or above); `reason_code` and `reason_string` are what it sent.
+ */
+#define TETHER_DISCONNECT_BY_CLIENT 2
+
+/**
+ * `tether_on_disconnect_ex_callback`'s `by`: nothing arrived from the server within 1.5 ×
+ * keep-alive; the client closed the connection without DISCONNECT (`reason_code` 0, no
+ * reason string). Never confused with a server's DISCONNECT 0x8D "Keep Alive timeout",
+ * which is `TETHER_DISCONNECT_BY_SERVER`.
+ */
+#define TETHER_DISCONNECT_KEEP_ALIVE 3
+
+/**
+ * `tether_on_disconnect_ex_callback`'s `by`: the network connection failed or the server
+ * closed it without DISCONNECT (`reason_code` 0, no reason string).
+ */
+#define TETHER_DISCONNECT_LOST 4
+
+/**
  * `timeout_ms` value: do not wait. The request is sent and the call returns at once
  * (allowed from inside a callback); its outcome arrives through the callbacks.
  */
@@ -197,7 +224,12 @@
 #define TETHER_PROP_TOPIC_ALIAS_MAXIMUM 34
 
 /**
- * Topic Alias (two-byte integer): managed by tether itself, not settable.
+ * Topic Alias (two-byte integer, not 0): PUBLISH, only with automatic topic aliases off
+ * (`tether_options_set_auto_topic_alias(options, false)`). Sent as given, with the full
+ * topic; refused at the publish when above the Topic Alias Maximum of the server's last
+ * CONNACK (before the first CONNACK it is checked when sent, and the delivery fails with
+ * `TETHER_INVALID_ARGUMENT` if the server does not admit it). Not sent again after a
+ * reconnect: a retransmission carries the full topic only.
  */
 #define TETHER_PROP_TOPIC_ALIAS 35
 
@@ -390,6 +422,7 @@ typedef uint32_t tether_result;
  *
  * Methods: `tether_client_new`, `tether_client_free`, `tether_client_set_on_message`,
  * `tether_client_set_on_connect`, `tether_client_set_on_disconnect`,
+ * `tether_client_set_on_disconnect_ex`,
  * `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_publish`,
  * `tether_client_publish_with_properties`, `tether_client_subscribe`,
  * `tether_client_subscribe_with_options`, `tether_client_unsubscribe`,
@@ -479,11 +512,35 @@ typedef void (*tether_on_connect_callback)(void *user_data,
  * connection was lost, `TETHER_TIMEOUT` after a keep-alive timeout, `TETHER_DISCONNECTED` when
  * the server sent DISCONNECT, `TETHER_PROTOCOL_ERROR` when tether closed the connection
  * because the server broke the protocol. Unless the application asked for it, the client
- * reconnects by itself (when reconnect is enabled).
+ * reconnects by itself (when reconnect is enabled). To tell a server's DISCONNECT from the
+ * client's own keep-alive expiry or a lost link without looking at `cause`, and to read the
+ * reason string, use `tether_on_disconnect_ex_callback`.
  */
 typedef void (*tether_on_disconnect_callback)(void *user_data,
                                               uint8_t reason_code,
                                               tether_result cause);
+
+/**
+ * Called when an established connection ends, like `tether_on_disconnect_callback`, but
+ * saying who ended it: `by` is one of `TETHER_DISCONNECT_BY_SERVER`,
+ * `TETHER_DISCONNECT_BY_CLIENT`, `TETHER_DISCONNECT_KEEP_ALIVE`, `TETHER_DISCONNECT_LOST`.
+ * `reason_code` is the reason code of the DISCONNECT received or sent, and 0 when no
+ * DISCONNECT was exchanged (`_KEEP_ALIVE`, `_LOST`), so `by` alone tells whether 0 is a
+ * real reason code. `reason_string` is that DISCONNECT's reason string, or NULL when it had
+ * none; it is borrowed: valid until the callback returns (copy it to keep it). Set it with
+ * `tether_client_set_on_disconnect_ex`.
+ *
+ * ```c
+ * static void on_gone(void *ud, uint8_t by, uint8_t reason_code, const char *reason_string) {
+ *     if (by == TETHER_DISCONNECT_BY_SERVER)
+ *         fprintf(stderr, "server: 0x%02x %s\n", reason_code, reason_string ? reason_string : "");
+ * }
+ * ```
+ */
+typedef void (*tether_on_disconnect_ex_callback)(void *user_data,
+                                                 uint8_t by,
+                                                 uint8_t reason_code,
+                                                 const char *reason_string);
 
 /**
  * Called once for every published message when its delivery completes, on the client's
@@ -596,6 +653,20 @@ tether_result tether_client_set_on_connect(tether_client *client,
 tether_result tether_client_set_on_disconnect(tether_client *client,
                                               tether_on_disconnect_callback callback,
                                               void *user_data);
+
+/**
+ * Sets (or with NULL removes) the on_disconnect_ex callback, which says who ended the
+ * connection (`tether_on_disconnect_ex_callback`). It may be set together with
+ * on_disconnect: then on_disconnect is called first, and on_disconnect_ex right after,
+ * for the same end of a connection.
+ *
+ * ```c
+ * tether_client_set_on_disconnect_ex(client, on_gone, NULL);
+ * ```
+ */
+tether_result tether_client_set_on_disconnect_ex(tether_client *client,
+                                                 tether_on_disconnect_ex_callback callback,
+                                                 void *user_data);
 
 /**
  * Sets (or with NULL removes) the on_delivery callback. Publishes that complete while no
@@ -871,7 +942,12 @@ tether_result tether_options_set_manual_acks(tether_options *options, bool manua
 
 /**
  * Automatic topic aliases for outgoing messages when the server allows them (default
- * true).
+ * true). Turn them off to give your own with `TETHER_PROP_TOPIC_ALIAS` on a publish;
+ * with them on, a publish that carries one is refused (`TETHER_INVALID_ARGUMENT`).
+ *
+ * ```c
+ * tether_options_set_auto_topic_alias(options, false);
+ * ```
  */
 tether_result tether_options_set_auto_topic_alias(tether_options *options, bool enabled);
 

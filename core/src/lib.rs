@@ -36,5 +36,6 @@ pub use codec::{
 pub use driver::backoff::ReconnectPolicy;
 pub use driver::transport::ServerAddr;
 pub use session::{
-    DisconnectCause, OverflowPolicy, PublishOutcome, QuotaRetry, SessionLostPolicy, SESSION_NEVER_EXPIRES,
+    DisconnectCause, DisconnectKind, OverflowPolicy, PublishOutcome, QuotaRetry, SessionLostPolicy,
+    SESSION_NEVER_EXPIRES,
 };

@@ -2,7 +2,7 @@
 //! callback the current thread is running (what makes the deadlock checks possible).
 
 use std::cell::Cell;
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 
 use crate::message::tether_message;
 use crate::result::tether_result;
@@ -27,9 +27,46 @@ pub type tether_on_connect_callback =
 /// connection was lost, `TETHER_TIMEOUT` after a keep-alive timeout, `TETHER_DISCONNECTED` when
 /// the server sent DISCONNECT, `TETHER_PROTOCOL_ERROR` when tether closed the connection
 /// because the server broke the protocol. Unless the application asked for it, the client
-/// reconnects by itself (when reconnect is enabled).
+/// reconnects by itself (when reconnect is enabled). To tell a server's DISCONNECT from the
+/// client's own keep-alive expiry or a lost link without looking at `cause`, and to read the
+/// reason string, use `tether_on_disconnect_ex_callback`.
 pub type tether_on_disconnect_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, reason_code: u8, cause: tether_result)>;
+
+/// `tether_on_disconnect_ex_callback`'s `by`: the server sent DISCONNECT (`reason_code` and
+/// `reason_string` are the server's).
+pub const TETHER_DISCONNECT_BY_SERVER: u8 = 1;
+/// `tether_on_disconnect_ex_callback`'s `by`: the client sent DISCONNECT, because the
+/// application asked for it (`tether_client_disconnect`) or because the server broke the
+/// protocol (`reason_code` 0x80 or above); `reason_code` and `reason_string` are what it sent.
+pub const TETHER_DISCONNECT_BY_CLIENT: u8 = 2;
+/// `tether_on_disconnect_ex_callback`'s `by`: nothing arrived from the server within 1.5 ×
+/// keep-alive; the client closed the connection without DISCONNECT (`reason_code` 0, no
+/// reason string). Never confused with a server's DISCONNECT 0x8D "Keep Alive timeout",
+/// which is `TETHER_DISCONNECT_BY_SERVER`.
+pub const TETHER_DISCONNECT_KEEP_ALIVE: u8 = 3;
+/// `tether_on_disconnect_ex_callback`'s `by`: the network connection failed or the server
+/// closed it without DISCONNECT (`reason_code` 0, no reason string).
+pub const TETHER_DISCONNECT_LOST: u8 = 4;
+
+/// Called when an established connection ends, like `tether_on_disconnect_callback`, but
+/// saying who ended it: `by` is one of `TETHER_DISCONNECT_BY_SERVER`,
+/// `TETHER_DISCONNECT_BY_CLIENT`, `TETHER_DISCONNECT_KEEP_ALIVE`, `TETHER_DISCONNECT_LOST`.
+/// `reason_code` is the reason code of the DISCONNECT received or sent, and 0 when no
+/// DISCONNECT was exchanged (`_KEEP_ALIVE`, `_LOST`), so `by` alone tells whether 0 is a
+/// real reason code. `reason_string` is that DISCONNECT's reason string, or NULL when it had
+/// none; it is borrowed: valid until the callback returns (copy it to keep it). Set it with
+/// `tether_client_set_on_disconnect_ex`.
+///
+/// ```c
+/// static void on_gone(void *ud, uint8_t by, uint8_t reason_code, const char *reason_string) {
+///     if (by == TETHER_DISCONNECT_BY_SERVER)
+///         fprintf(stderr, "server: 0x%02x %s\n", reason_code, reason_string ? reason_string : "");
+/// }
+/// ```
+pub type tether_on_disconnect_ex_callback = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, by: u8, reason_code: u8, reason_string: *const c_char),
+>;
 
 /// Called once for every published message when its delivery completes, on the client's
 /// dispatch thread: `token` is the one `tether_client_publish_with_properties` returned;

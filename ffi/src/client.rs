@@ -18,15 +18,17 @@ use bytes::Bytes;
 use tether_core::codec::{SubscribeProperties, Subscription, SubscriptionOptions};
 use tether_core::validate;
 use tether_core::{
-    Client, DeliveryEvents, DisconnectCause, DisconnectReasonCode, Error, Event, PublishOutcome,
-    PublishProperties, ServerAddr,
+    Client, DeliveryEvents, DisconnectCause, DisconnectKind, DisconnectReasonCode, Error, Event,
+    PublishOutcome, PublishProperties, ServerAddr,
 };
 use tokio::sync::Notify;
 
 use crate::boundary::{ffi_boundary, try_bytes, try_ref, try_str, write_opt, write_out};
 use crate::callback::{
     in_callback_of, tether_on_connect_callback, tether_on_delivery_callback, tether_on_disconnect_callback,
-    tether_on_message_callback, CallbackScope, UserData,
+    tether_on_disconnect_ex_callback, tether_on_message_callback, CallbackScope, UserData,
+    TETHER_DISCONNECT_BY_CLIENT, TETHER_DISCONNECT_BY_SERVER, TETHER_DISCONNECT_KEEP_ALIVE,
+    TETHER_DISCONNECT_LOST,
 };
 use crate::cast::{self, Castable, OwnershipArc};
 use crate::message::{tether_message, MessageData};
@@ -69,6 +71,7 @@ const MAX_PAYLOAD: usize = 268_435_455 - 16;
 ///
 /// Methods: `tether_client_new`, `tether_client_free`, `tether_client_set_on_message`,
 /// `tether_client_set_on_connect`, `tether_client_set_on_disconnect`,
+/// `tether_client_set_on_disconnect_ex`,
 /// `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_publish`,
 /// `tether_client_publish_with_properties`, `tether_client_subscribe`,
 /// `tether_client_subscribe_with_options`, `tether_client_unsubscribe`,
@@ -113,6 +116,7 @@ struct Callbacks {
     on_message: (tether_on_message_callback, UserData),
     on_connect: (tether_on_connect_callback, UserData),
     on_disconnect: (tether_on_disconnect_callback, UserData),
+    on_disconnect_ex: (tether_on_disconnect_ex_callback, UserData),
     on_delivery: (tether_on_delivery_callback, UserData),
 }
 
@@ -277,6 +281,25 @@ impl ClientShared {
         }
     }
 
+    fn on_disconnect_ex(&self, cause: &DisconnectCause) {
+        let (callback, user_data) = lock(&self.callbacks).on_disconnect_ex;
+        let Some(f) = callback else { return };
+        let by = match cause.kind() {
+            DisconnectKind::Server => TETHER_DISCONNECT_BY_SERVER,
+            DisconnectKind::Client => TETHER_DISCONNECT_BY_CLIENT,
+            DisconnectKind::KeepAliveTimeout => TETHER_DISCONNECT_KEEP_ALIVE,
+            DisconnectKind::ConnectionLost => TETHER_DISCONNECT_LOST,
+            // on_connect reports refusals; the caller never passes one here.
+            DisconnectKind::Refused => return,
+        };
+        // No DISCONNECT exchanged: 0, which `by` qualifies.
+        let reason_code = cause.reason_code().unwrap_or(0);
+        let reason_string = cause.reason_string().map(crate::properties::lossy_cstring);
+        let ptr = reason_string.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+        // SAFETY: as in `deliver_message`; `ptr` is NULL or a string that outlives the call.
+        self.call(|| unsafe { f(user_data.0, by, reason_code, ptr) });
+    }
+
     fn on_delivery(&self, token: u64, result: tether_result, reason_code: u8) {
         let (callback, user_data) = lock(&self.callbacks).on_delivery;
         if let Some(f) = callback {
@@ -310,7 +333,8 @@ impl ClientShared {
                     DisconnectCause::Refused { .. } => tether_result::TETHER_CONNECTION_REFUSED,
                     DisconnectCause::ConnectionLost => tether_result::TETHER_IO,
                 };
-                self.on_disconnect(reason_code.unwrap_or(0), result)
+                self.on_disconnect(reason_code.unwrap_or(0), result);
+                self.on_disconnect_ex(&cause);
             }
             Event::PublishComplete { token, result, .. } => self.report_delivery(token, result),
             Event::PublishesComplete(batch) => {
@@ -447,6 +471,26 @@ impl tether_client {
     ) -> tether_result {
         ffi_boundary! {
             lock(&try_ref!(client).callbacks).on_disconnect = (callback, UserData(user_data));
+            Ok(())
+        }
+    }
+
+    /// Sets (or with NULL removes) the on_disconnect_ex callback, which says who ended the
+    /// connection (`tether_on_disconnect_ex_callback`). It may be set together with
+    /// on_disconnect: then on_disconnect is called first, and on_disconnect_ex right after,
+    /// for the same end of a connection.
+    ///
+    /// ```c
+    /// tether_client_set_on_disconnect_ex(client, on_gone, NULL);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_set_on_disconnect_ex(
+        client: *mut tether_client,
+        callback: tether_on_disconnect_ex_callback,
+        user_data: *mut c_void,
+    ) -> tether_result {
+        ffi_boundary! {
+            lock(&try_ref!(client).callbacks).on_disconnect_ex = (callback, UserData(user_data));
             Ok(())
         }
     }

@@ -35,7 +35,8 @@ pub mod version;
 
 pub use callback::{
     tether_on_connect_callback, tether_on_delivery_callback, tether_on_disconnect_callback,
-    tether_on_message_callback,
+    tether_on_disconnect_ex_callback, tether_on_message_callback, TETHER_DISCONNECT_BY_CLIENT,
+    TETHER_DISCONNECT_BY_SERVER, TETHER_DISCONNECT_KEEP_ALIVE, TETHER_DISCONNECT_LOST,
 };
 pub use client::{tether_client, tether_stats};
 pub use message::tether_message;

@@ -223,7 +223,12 @@ impl tether_options {
     }
 
     /// Automatic topic aliases for outgoing messages when the server allows them (default
-    /// true).
+    /// true). Turn them off to give your own with `TETHER_PROP_TOPIC_ALIAS` on a publish;
+    /// with them on, a publish that carries one is refused (`TETHER_INVALID_ARGUMENT`).
+    ///
+    /// ```c
+    /// tether_options_set_auto_topic_alias(options, false);
+    /// ```
     #[no_mangle]
     pub extern "C" fn tether_options_set_auto_topic_alias(
         options: *mut tether_options,

@@ -50,7 +50,12 @@ pub const TETHER_PROP_REASON_STRING: u8 = 0x1F;
 pub const TETHER_PROP_RECEIVE_MAXIMUM: u8 = 0x21;
 /// Topic Alias Maximum (two-byte integer): CONNECT.
 pub const TETHER_PROP_TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
-/// Topic Alias (two-byte integer): managed by tether itself, not settable.
+/// Topic Alias (two-byte integer, not 0): PUBLISH, only with automatic topic aliases off
+/// (`tether_options_set_auto_topic_alias(options, false)`). Sent as given, with the full
+/// topic; refused at the publish when above the Topic Alias Maximum of the server's last
+/// CONNACK (before the first CONNACK it is checked when sent, and the delivery fails with
+/// `TETHER_INVALID_ARGUMENT` if the server does not admit it). Not sent again after a
+/// reconnect: a retransmission carries the full topic only.
 pub const TETHER_PROP_TOPIC_ALIAS: u8 = 0x23;
 /// Maximum QoS (byte): CONNACK.
 pub const TETHER_PROP_MAXIMUM_QOS: u8 = 0x24;
@@ -161,7 +166,7 @@ pub struct Properties {
     items: Vec<(PropertyId, Value)>,
 }
 
-fn lossy_cstring(s: &str) -> CString {
+pub(crate) fn lossy_cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
 }
 
@@ -280,7 +285,8 @@ impl Properties {
         Ok(p)
     }
 
-    /// PUBLISH properties an application may send (3.3.2.3; tether assigns topic aliases).
+    /// PUBLISH properties an application may send (3.3.2.3; a Topic Alias only with
+    /// automatic aliases off, which the client checks).
     pub(crate) fn to_publish(&self) -> Result<PublishProperties, Failure> {
         use PropertyId::*;
         let mut p = PublishProperties::default();
@@ -292,6 +298,7 @@ impl Properties {
                 (ResponseTopic, Value::Str(s)) => p.response_topic = Some(as_str(s)),
                 (CorrelationData, Value::Bin(b)) => p.correlation_data = Some(Bytes::from(b.clone())),
                 (UserProperty, Value::Pair(k, v)) => p.user_properties.push((as_str(k), as_str(v))),
+                (TopicAlias, Value::Int(v)) => p.topic_alias = Some(*v as u16),
                 _ => return Err(Self::not_allowed(*id, "PUBLISH (sent by a client)")),
             }
         }

@@ -22,9 +22,10 @@ use tether_core::{
 use crate::aio::{self, outcome, Outcome, Requeue};
 use crate::convert::arg;
 use crate::delivery::Delivery;
+use crate::disconnect::DisconnectInfo;
 use crate::message::Message;
 use crate::props::{ConnAck, ConnectProperties, PublishProperties, Will};
-use crate::shared::{Shared, Slot};
+use crate::shared::{lock, Shared, Slot};
 use crate::{convert, errors, wait_slice};
 
 thread_local! {
@@ -79,7 +80,9 @@ struct Limits {
 /// `on_session_lost` ("republish" queued messages again when the server lost the session, or
 /// "fail" their deliveries with SessionLostError), `manual_ack` (acknowledge each QoS 1/2
 /// message with `msg.ack()`), `receive_maximum`, `max_packet_size`, `topic_alias_maximum`,
-/// `connect_timeout` (seconds for the TCP connection).
+/// `connect_timeout` (seconds for the TCP connection), `auto_topic_alias` (default True:
+/// the client assigns topic aliases itself; False lets `PublishProperties(topic_alias=...)`
+/// give them).
 ///
 /// Callbacks (`on_message`, `on_connect`, `on_disconnect`) run in order on the client's own
 /// dispatch thread with the GIL held; an exception they raise is logged on the `tether`
@@ -416,7 +419,7 @@ impl Client {
         username=None, password=None, will=None, properties=None, reconnect=true, reconnect_min_delay=0.1,
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
-        topic_alias_maximum=None, connect_timeout=10.0))]
+        topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -440,6 +443,7 @@ impl Client {
         #[pyo3(from_py_with = arg::max_packet_size)] max_packet_size: Option<u32>,
         #[pyo3(from_py_with = arg::topic_alias_maximum)] topic_alias_maximum: Option<u16>,
         #[pyo3(from_py_with = arg::connect_timeout)] connect_timeout: f64,
+        auto_topic_alias: bool,
     ) -> PyResult<Self> {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
         let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -480,6 +484,7 @@ impl Client {
         o.set_queue_limits(max_messages, max_bytes, overflow);
         o.set_on_session_lost(session_lost_policy(py, on_session_lost)?);
         o.set_manual_acks(manual_ack);
+        o.set_auto_topic_alias(auto_topic_alias);
         let connect_timeout = convert::seconds(py, connect_timeout, "connect_timeout")?;
         let connect_timeout = validate::connect_timeout("connect_timeout", connect_timeout)
             .map_err(|e| errors::to_py(py, &e))?;
@@ -513,6 +518,15 @@ impl Client {
     #[getter]
     fn is_connected(&self) -> bool {
         self.shared.core.stats().connected
+    }
+
+    /// How the last connection ended (`DisconnectInfo`), or None before any ended. Set on the
+    /// dispatch thread just before `on_disconnect` is called.
+    ///
+    ///     if client.last_disconnect and client.last_disconnect.by == "keep_alive": ...
+    #[getter]
+    fn last_disconnect(&self) -> Option<DisconnectInfo> {
+        lock(&self.shared.last_disconnect).clone()
     }
 
     /// Connect to the server at `host`:`port` ("unix:///path" for a Unix socket) and wait for
@@ -794,9 +808,16 @@ impl Client {
         self.set_slot(Slot::Connect, value)
     }
 
-    /// Called with the reason code (int) when a connection ends: 0 after `disconnect()`, the
-    /// server's DISCONNECT reason code, 0x8D for a keep-alive timeout, 0x80 when the
-    /// connection was lost without one.
+    /// Called when a connection ends, as `fn(reason_code)` or `fn(reason_code, info)`.
+    /// `reason_code` (int) keeps its old values: 0 after `disconnect()`, the server's
+    /// DISCONNECT reason code, 0x8D for the client's keep-alive timeout, 0x80 when the
+    /// connection was lost without one, so 0x80 and 0x8D alone do not say who ended it. A
+    /// callback with two positional parameters also gets a `DisconnectInfo` (`.by`,
+    /// `.reason_code`, `.reason_string`), which does:
+    ///
+    ///     def gone(reason_code: int, info: tether.DisconnectInfo) -> None:
+    ///         if info.by == "lost": ...
+    ///     client.on_disconnect = gone
     #[getter]
     fn get_on_disconnect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.shared.callback(py, Slot::Disconnect)
@@ -1108,9 +1129,42 @@ impl Client {
             Some(v) => Some(v.unbind()),
             None => None,
         };
-        self.shared.set_callback(slot, value);
+        let with_info = match (&value, slot) {
+            (Some(v), Slot::Disconnect) => Python::attach(|py| takes_two_arguments(v.bind(py))),
+            _ => false,
+        };
+        self.shared.set_callback(slot, value, with_info);
         Ok(())
     }
+}
+
+/// True when `f` has at least two positional parameters without a default: such an
+/// `on_disconnect` is called with `(reason_code, DisconnectInfo)`. A callable whose signature
+/// cannot be read (some builtins) or that takes `*args` keeps the one-argument form, so that
+/// no existing callback gets an argument it does not expect.
+fn takes_two_arguments(f: &Bound<'_, PyAny>) -> bool {
+    let py = f.py();
+    let count = || -> PyResult<usize> {
+        let inspect = py.import("inspect")?;
+        let parameter = inspect.getattr("Parameter")?;
+        let positional = [parameter.getattr("POSITIONAL_ONLY")?, parameter.getattr("POSITIONAL_OR_KEYWORD")?];
+        let empty = parameter.getattr("empty")?;
+        let mut n = 0;
+        for p in inspect
+            .call_method1("signature", (f,))?
+            .getattr("parameters")?
+            .call_method0("values")?
+            .try_iter()?
+        {
+            let p = p?;
+            let kind = p.getattr("kind")?;
+            if positional.iter().any(|k| k.eq(&kind).unwrap_or(false)) && p.getattr("default")?.is(&empty) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    };
+    count().is_ok_and(|n| n >= 2)
 }
 
 fn recv_blocking(

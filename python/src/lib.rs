@@ -18,6 +18,7 @@ mod aio;
 mod client;
 mod convert;
 mod delivery;
+mod disconnect;
 mod errors;
 mod message;
 mod props;
@@ -64,6 +65,7 @@ fn _tether(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<client::MessageIterator>()?;
     m.add_class::<delivery::Delivery>()?;
+    m.add_class::<disconnect::DisconnectInfo>()?;
     m.add_class::<message::Message>()?;
     m.add_class::<props::ConnAck>()?;
     m.add_class::<props::ConnAckProperties>()?;
@@ -80,6 +82,7 @@ fn _tether(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "Client",
         "MessageIterator",
         "Delivery",
+        "DisconnectInfo",
         "Message",
         "ConnAck",
         "ConnAckProperties",

@@ -14,7 +14,7 @@ use tether_core::{
 
 use crate::convert::{self, opt_int_field};
 use crate::errors;
-use tether_core::validate::{FLAG, FOUR_BYTE, MAXIMUM_PACKET_SIZE, RECEIVE_MAXIMUM, TWO_BYTE};
+use tether_core::validate::{FLAG, FOUR_BYTE, MAXIMUM_PACKET_SIZE, RECEIVE_MAXIMUM, TOPIC_ALIAS, TWO_BYTE};
 
 /// Writes `name=value` pairs for the fields that are set, for `__repr__`.
 struct Repr(Vec<String>);
@@ -117,13 +117,24 @@ pub struct PublishProperties {
     /// Subscription identifiers of the subscriptions that matched (received messages only).
     #[pyo3(get)]
     pub subscription_identifiers: Vec<u32>,
+    /// The Topic Alias to send (1..65535), only on a client made with
+    /// `auto_topic_alias=False`: sent as given together with the full topic, refused at
+    /// `publish()` when above the server's Topic Alias Maximum (before the first CONNACK it is
+    /// checked when sent, and the delivery fails). A message sent again after a reconnect goes
+    /// without it.
+    ///
+    ///     client = tether.Client("id", auto_topic_alias=False)
+    ///     client.publish("a/long/topic", b"1", properties=tether.PublishProperties(topic_alias=1))
+    #[pyo3(get)]
+    pub topic_alias: Option<u16>,
 }
 
 #[pymethods]
 impl PublishProperties {
     #[new]
     #[pyo3(signature = (*, payload_format_indicator=None, message_expiry_interval=None, content_type=None,
-        response_topic=None, correlation_data=None, user_properties=None))]
+        response_topic=None, correlation_data=None, user_properties=None, topic_alias=None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         payload_format_indicator: Option<&Bound<'_, PyAny>>,
         message_expiry_interval: Option<&Bound<'_, PyAny>>,
@@ -131,6 +142,7 @@ impl PublishProperties {
         response_topic: Option<String>,
         correlation_data: Option<&Bound<'_, PyAny>>,
         user_properties: Option<&Bound<'_, PyAny>>,
+        topic_alias: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Ok(PublishProperties {
             payload_format_indicator: opt_int_field(
@@ -148,6 +160,7 @@ impl PublishProperties {
             correlation_data: convert::optional_binary(correlation_data, "correlation_data")?,
             user_properties: convert::user_properties(user_properties)?,
             subscription_identifiers: Vec::new(),
+            topic_alias: opt_int_field(topic_alias, "topic_alias", TOPIC_ALIAS)?,
         })
     }
 
@@ -187,6 +200,12 @@ impl PublishProperties {
         Ok(())
     }
 
+    #[setter]
+    fn set_topic_alias(&mut self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.topic_alias = opt_int_field::<u16>(value, "topic_alias", TOPIC_ALIAS)?;
+        Ok(())
+    }
+
     fn __eq__(&self, other: PyRef<'_, Self>) -> bool {
         *self == *other
     }
@@ -194,6 +213,7 @@ impl PublishProperties {
     fn __repr__(&self) -> String {
         let mut r = Repr::new();
         r.opt("payload_format_indicator", &self.payload_format_indicator);
+        r.opt("topic_alias", &self.topic_alias);
         r.opt("message_expiry_interval", &self.message_expiry_interval);
         r.opt_str("content_type", &self.content_type);
         r.opt_str("response_topic", &self.response_topic);
@@ -211,7 +231,7 @@ impl PublishProperties {
         CorePublishProperties {
             payload_format_indicator: self.payload_format_indicator,
             message_expiry_interval: self.message_expiry_interval,
-            topic_alias: None,
+            topic_alias: self.topic_alias,
             response_topic: self.response_topic.clone(),
             correlation_data: self.correlation_data.clone().map(Bytes::from),
             user_properties: self.user_properties.clone(),
@@ -229,6 +249,7 @@ impl PublishProperties {
             correlation_data: p.correlation_data.as_ref().map(|b| b.to_vec()),
             user_properties: p.user_properties.clone(),
             subscription_identifiers: p.subscription_identifiers.clone(),
+            topic_alias: p.topic_alias,
         }
     }
 }

@@ -19,6 +19,7 @@ use pyo3::types::PyDict;
 use tether_core::{AsyncClient, Event, Message as CoreMessage};
 
 use crate::aio;
+use crate::disconnect::DisconnectInfo;
 use crate::errors;
 use crate::message::Message;
 use crate::props::ConnAck;
@@ -63,6 +64,8 @@ pub(crate) struct Callbacks {
     pub on_message: Option<Py<PyAny>>,
     pub on_connect: Option<Py<PyAny>>,
     pub on_disconnect: Option<Py<PyAny>>,
+    /// `on_disconnect` takes two parameters: (reason_code, DisconnectInfo).
+    pub on_disconnect_with_info: bool,
 }
 
 impl Callbacks {
@@ -144,6 +147,8 @@ pub(crate) struct Shared {
     dispatch: Mutex<Option<JoinHandle<()>>>,
     dispatch_id: OnceLock<ThreadId>,
     pub delivery_waiters: Mutex<DeliveryWaiters>,
+    /// How the last connection ended (`Client.last_disconnect`).
+    pub last_disconnect: Mutex<Option<DisconnectInfo>>,
 }
 
 impl Shared {
@@ -164,6 +169,7 @@ impl Shared {
             dispatch: Mutex::new(None),
             dispatch_id: OnceLock::new(),
             delivery_waiters: Mutex::new(DeliveryWaiters::default()),
+            last_disconnect: Mutex::new(None),
         });
         let mut clients = lock(&CLIENTS);
         clients.retain(|w| w.strong_count() > 0);
@@ -246,9 +252,16 @@ impl Shared {
     }
 
     /// Replaces a callback; the old one is dropped after the lock is released.
-    pub(crate) fn set_callback(self: &Arc<Self>, slot: Slot, value: Option<Py<PyAny>>) {
+    /// `with_info`: for `on_disconnect`, whether it takes the `DisconnectInfo` too.
+    pub(crate) fn set_callback(self: &Arc<Self>, slot: Slot, value: Option<Py<PyAny>>, with_info: bool) {
         let is_some = value.is_some();
-        let old = std::mem::replace(lock(&self.callbacks).slot(slot), value);
+        let old = {
+            let mut callbacks = lock(&self.callbacks);
+            if let Slot::Disconnect = slot {
+                callbacks.on_disconnect_with_info = with_info;
+            }
+            std::mem::replace(callbacks.slot(slot), value)
+        };
         drop(old);
         if let Slot::Message = slot {
             self.has_on_message.store(is_some, Ordering::Release);
@@ -424,9 +437,12 @@ impl Shared {
                     }
                 }
             }
-            Event::Disconnected { reason_code, .. } => {
-                // A connection lost without a reason code is reported as 0x80 (unspecified).
-                self.report_disconnect(py, reason_code.unwrap_or(0x80));
+            Event::Disconnected { reason_code, cause } => {
+                let info = DisconnectInfo::from_core(&cause);
+                *lock(&self.last_disconnect) = Some(info.clone());
+                // The one-argument form keeps its old values: a connection lost without a
+                // reason code is 0x80 (unspecified); the DisconnectInfo says who ended it.
+                self.report_disconnect(py, reason_code.unwrap_or(0x80), info);
             }
             Event::SessionLost { republished, failed } => log(
                 py,
@@ -480,12 +496,19 @@ impl Shared {
         }
     }
 
-    fn report_disconnect(&self, py: Python<'_>, code: u8) {
-        if let Some(cb) = self.callback(py, Slot::Disconnect) {
-            match code.into_pyobject(py) {
-                Ok(code) => self.call(py, Slot::Disconnect, &cb, code.into_any().unbind()),
-                Err(e) => report(py, &self.client_id, Slot::Disconnect.name(), e.into()),
-            }
+    fn report_disconnect(&self, py: Python<'_>, code: u8, info: DisconnectInfo) {
+        let (cb, with_info) = {
+            let c = lock(&self.callbacks);
+            (c.on_disconnect.as_ref().map(|cb| cb.clone_ref(py)), c.on_disconnect_with_info)
+        };
+        let Some(cb) = cb else { return };
+        let called = if with_info {
+            Py::new(py, info).and_then(|info| cb.call1(py, (code, info)))
+        } else {
+            cb.call1(py, (code,))
+        };
+        if let Err(e) = called {
+            report(py, &self.client_id, Slot::Disconnect.name(), e);
         }
     }
 

@@ -16,6 +16,7 @@ from ._tether import (
     ConnAck,
     ConnectProperties,
     Delivery,
+    DisconnectInfo,
     Message,
     PublishProperties,
     Will,
@@ -24,6 +25,7 @@ from ._tether import (
 
 Payload = Union[bytes, bytearray, memoryview, str, None]
 TopicFilters = Union[str, tuple[str, int], Iterable[Union[str, tuple[str, int]]]]
+OnDisconnect = Union[Callable[[int], object], Callable[[int, DisconnectInfo], object]]
 
 
 class AsyncClient:
@@ -71,6 +73,7 @@ class AsyncClient:
         max_packet_size: int | None = None,
         topic_alias_maximum: int | None = None,
         connect_timeout: float = 10.0,
+        auto_topic_alias: bool = True,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -93,6 +96,7 @@ class AsyncClient:
             max_packet_size=max_packet_size,
             topic_alias_maximum=topic_alias_maximum,
             connect_timeout=connect_timeout,
+            auto_topic_alias=auto_topic_alias,
         )
 
     @property
@@ -128,13 +132,20 @@ class AsyncClient:
         self._client.on_connect = callback
 
     @property
-    def on_disconnect(self) -> Callable[[int], object] | None:
-        """Called with the reason code when a connection ends, on the dispatch thread."""
+    def on_disconnect(self) -> OnDisconnect | None:
+        """Called when a connection ends, on the dispatch thread: ``fn(reason_code)``, or
+        ``fn(reason_code, info)`` to also get the :class:`tether.DisconnectInfo` saying who
+        ended it (see :attr:`tether.Client.on_disconnect`)."""
         return self._client.on_disconnect
 
     @on_disconnect.setter
-    def on_disconnect(self, callback: Callable[[int], object] | None) -> None:
+    def on_disconnect(self, callback: OnDisconnect | None) -> None:
         self._client.on_disconnect = callback
+
+    @property
+    def last_disconnect(self) -> DisconnectInfo | None:
+        """How the last connection ended, or None before any ended."""
+        return self._client.last_disconnect
 
     async def connect(self, host: str, port: int = 1883, timeout: float | None = 10.0) -> ConnAck:
         """Connect and wait for CONNACK; see :meth:`tether.Client.connect`."""

@@ -3,7 +3,7 @@
 import builtins
 from collections.abc import Awaitable, Generator, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Callable, Final, final
+from typing import Any, Callable, Final, Literal, final
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
@@ -16,6 +16,7 @@ __all__ = [
     "ConnectError",
     "ConnectProperties",
     "Delivery",
+    "DisconnectInfo",
     "DroppedError",
     "Error",
     "InvalidArgumentError",
@@ -43,6 +44,7 @@ _Payload: TypeAlias = bytes | bytearray | memoryview | str | None
 _Binary: TypeAlias = bytes | bytearray | memoryview
 _UserProperties: TypeAlias = Iterable[tuple[str, str]] | Mapping[str, str]
 _TopicFilters: TypeAlias = str | tuple[str, int] | Iterable[str | tuple[str, int]]
+_OnDisconnect: TypeAlias = Callable[[int], object] | Callable[[int, DisconnectInfo], object]
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class PublishProperties:
     def user_properties(self, value: _UserProperties | None) -> None: ...
     @property
     def subscription_identifiers(self) -> list[int]: ...
+    topic_alias: int | None
     def __new__(
         cls,
         *,
@@ -128,6 +131,7 @@ class PublishProperties:
         response_topic: str | None = None,
         correlation_data: _Binary | None = None,
         user_properties: _UserProperties | None = None,
+        topic_alias: int | None = None,
     ) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
@@ -256,6 +260,18 @@ class ConnAckProperties:
     def authentication_data(self) -> bytes | None: ...
 
 @final
+class DisconnectInfo:
+    """How a connection ended: who ended it, and the reason of the packet that did."""
+
+    @property
+    def by(self) -> Literal["server", "client", "keep_alive", "lost", "refused"]: ...
+    @property
+    def reason_code(self) -> int | None: ...
+    @property
+    def reason_string(self) -> str | None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
 class ConnAck:
     """The server's answer to a connection (CONNACK)."""
 
@@ -343,11 +359,15 @@ class Client:
         max_packet_size: int | None = None,
         topic_alias_maximum: int | None = None,
         connect_timeout: float = 10.0,
+        auto_topic_alias: bool = True,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
     @property
     def is_connected(self) -> bool: ...
+    @property
+    def last_disconnect(self) -> DisconnectInfo | None:
+        """How the last connection ended, or None before any ended."""
     @property
     def _active(self) -> bool: ...
     def connect(self, host: str, port: int = 1883, timeout: float | None = 10.0) -> ConnAck:
@@ -406,9 +426,10 @@ class Client:
     @on_connect.setter
     def on_connect(self, value: Callable[[ConnAck], object] | None) -> None: ...
     @property
-    def on_disconnect(self) -> Callable[[int], object] | None: ...
+    def on_disconnect(self) -> _OnDisconnect | None:
+        """fn(reason_code) or fn(reason_code, info: DisconnectInfo)."""
     @on_disconnect.setter
-    def on_disconnect(self, value: Callable[[int], object] | None) -> None: ...
+    def on_disconnect(self, value: _OnDisconnect | None) -> None: ...
     def __enter__(self) -> Client: ...
     def __exit__(
         self,

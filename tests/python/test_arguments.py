@@ -203,6 +203,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "payload_format_indicator": (0, 1),
     "keep_alive": (0, 65535),
     "topic_alias_maximum": (0, 65535),
+    "topic_alias": (1, 65535),
     "receive_maximum": (1, 65535),
     "port": (1, 65535),
     "reason_code": (0, 255),
@@ -221,8 +222,8 @@ SECONDS_FIELDS = {"timeout", "reconnect_min_delay", "reconnect_max_delay", "conn
 # class -> its int fields: keyword arguments of the constructor, and attributes that can be set.
 CLASS_FIELDS: dict[str, tuple[list[str], list[str]]] = {
     "PublishProperties": (
-        ["payload_format_indicator", "message_expiry_interval"],
-        ["payload_format_indicator", "message_expiry_interval"],
+        ["payload_format_indicator", "message_expiry_interval", "topic_alias"],
+        ["payload_format_indicator", "message_expiry_interval", "topic_alias"],
     ),
     "ConnectProperties": (
         [

@@ -36,7 +36,20 @@ pub enum Event {
     /// A connection was established (also after every automatic reconnect).
     Connected(ConnAck),
     /// The connection ended; `reason_code` is the DISCONNECT or CONNACK reason when there was
-    /// one.
+    /// one (and, kept as it always was, 0x8D for the client's own keep-alive expiry). Who
+    /// ended it, without guessing from a reason code: [`DisconnectCause::kind`],
+    /// [`DisconnectCause::reason_code`] and [`DisconnectCause::reason_string`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: tether_core::AsyncClient) {
+    /// use tether_core::{DisconnectKind, Event};
+    /// if let Some(Event::Disconnected { cause, .. }) = client.recv().await {
+    ///     if cause.kind() == DisconnectKind::Server {
+    ///         println!("server said {:?}: {:?}", cause.reason_code(), cause.reason_string());
+    ///     }
+    /// }
+    /// # }
+    /// ```
     Disconnected { reason_code: Option<u8>, cause: DisconnectCause },
     /// The server did not have the expected session: `republished` messages were queued
     /// again, `failed` deliveries failed.

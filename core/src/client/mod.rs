@@ -31,7 +31,9 @@ use crate::codec::{
 };
 use crate::driver::transport::ServerAddr;
 use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, SharedAuthenticator};
-use crate::session::{validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session};
+use crate::session::{
+    check_topic_alias, validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session,
+};
 use completion::{completion, Completion};
 
 /// The answer to a subscribe: one reason code per filter, in request order.
@@ -134,6 +136,9 @@ struct Inner {
     /// Why the options cannot make a connection ([`MqttOptions::validate`]): every connect
     /// fails with it, before anything is sent.
     invalid: Option<Error>,
+    /// [`MqttOptions::set_auto_topic_alias`]: whether the application may give its own
+    /// Topic Alias.
+    auto_topic_alias: bool,
 }
 
 /// An MQTT 5.0 client for tokio applications.
@@ -204,6 +209,7 @@ impl AsyncClient {
             if options.delivery_events { DeliveryEvents::Each } else { DeliveryEvents::Off };
         counters.delivery_events.store(delivery_events.to_u8(), Ordering::Relaxed);
         let client_id = options.client_id.clone();
+        let auto_topic_alias = options.auto_topic_alias;
         let (stopped_tx, stopped) = completion(|| ());
         let driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
         handle.spawn(driver.run());
@@ -218,6 +224,7 @@ impl AsyncClient {
                 client_id,
                 stopped,
                 invalid,
+                auto_topic_alias,
             }),
         }
     }
@@ -355,6 +362,9 @@ impl AsyncClient {
             // [MQTT-3.2.2-14] no retained messages when Retain Available is 0.
             return Err(CommandError::RetainNotSupported.into());
         }
+        let alias_max = c.server_topic_alias_maximum.load(Ordering::Relaxed);
+        let alias_max = alias_max.checked_sub(1).map(|m| m as u16);
+        check_topic_alias(request.properties.topic_alias, self.inner.auto_topic_alias, alias_max)?;
         let max = c.server_maximum_packet_size.load(Ordering::Relaxed);
         if max > 0 {
             // [MQTT-3.2.2-15] never a packet above the server's Maximum Packet Size.

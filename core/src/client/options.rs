@@ -233,6 +233,26 @@ impl MqttOptions {
         self
     }
 
+    /// Automatic Topic Aliases for outgoing messages when the server allows them (default
+    /// on). Turn them off to give your own in [`PublishProperties::topic_alias`]: each is
+    /// sent as given, with the full topic, and refused at the call when it is 0 or above the
+    /// Topic Alias Maximum of the server's last CONNACK (before the first CONNACK it is
+    /// checked when sent, and its delivery fails if the server does not admit it). A
+    /// message sent again after a reconnect goes without its alias (aliases belong to one
+    /// connection). With automatic aliases on, an application's alias is refused.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), tether_core::Error> {
+    /// use tether_core::{AsyncClient, MqttOptions, PublishProperties, QoS};
+    /// let mut options = MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+    /// options.set_auto_topic_alias(false);
+    /// let client = AsyncClient::new(options);
+    /// let properties = PublishProperties { topic_alias: Some(1), ..Default::default() };
+    /// client.publish_with_properties("sensors/1/temperature", QoS::AtLeastOnce, false, "21.5", properties).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`PublishProperties::topic_alias`]: crate::PublishProperties::topic_alias
     pub fn set_auto_topic_alias(&mut self, enabled: bool) -> &mut Self {
         self.auto_topic_alias = enabled;
         self

@@ -72,6 +72,8 @@ pub const FOUR_BYTE: Range = Range::new(0, u32::MAX as u64);
 pub const RECEIVE_MAXIMUM: Range = Range::new(1, u16::MAX as u64);
 /// Maximum Packet Size: 0 is a Protocol Error (3.1.2.11.4).
 pub const MAXIMUM_PACKET_SIZE: Range = Range::new(1, u32::MAX as u64);
+/// Topic Alias of a PUBLISH: 0 is not allowed ([MQTT-3.3.2-8]).
+pub const TOPIC_ALIAS: Range = Range::new(1, u16::MAX as u64);
 /// Subscription Identifier: a variable byte integer, 0 is a Protocol Error (3.8.2.1.2).
 pub const SUBSCRIPTION_IDENTIFIER: Range = Range::new(1, MAX_VARINT as u64);
 /// A TCP port to connect to.
@@ -152,8 +154,7 @@ pub fn property(id: PropertyId) -> Option<Range> {
         | SharedSubscriptionAvailable => FLAG,
         ServerKeepAlive | TopicAliasMaximum => TWO_BYTE,
         ReceiveMaximum => RECEIVE_MAXIMUM,
-        // A topic alias of 0 is a Protocol Error (3.3.2.3.4).
-        TopicAlias => Range::new(1, u16::MAX as u64),
+        TopicAlias => TOPIC_ALIAS,
         MessageExpiryInterval | SessionExpiryInterval | WillDelayInterval => FOUR_BYTE,
         MaximumPacketSize => MAXIMUM_PACKET_SIZE,
         SubscriptionIdentifier => SUBSCRIPTION_IDENTIFIER,

@@ -110,6 +110,8 @@ pub(crate) struct Counters {
     pub server_maximum_qos: AtomicU8,
     pub server_maximum_packet_size: AtomicU32,
     pub server_retain_unavailable: AtomicBool,
+    /// Topic Alias Maximum + 1 (0 = no CONNACK yet).
+    pub server_topic_alias_maximum: AtomicU32,
     /// How completed publishes are reported (`DeliveryEvents` as u8; from the options,
     /// switchable while the client runs).
     pub delivery_events: AtomicU8,
@@ -695,6 +697,8 @@ impl Driver {
                 c.server_maximum_packet_size
                     .store(properties.maximum_packet_size.unwrap_or(0), Ordering::Relaxed);
                 c.server_retain_unavailable.store(properties.retain_available == Some(0), Ordering::Relaxed);
+                c.server_topic_alias_maximum
+                    .store(u32::from(properties.topic_alias_maximum.unwrap_or(0)) + 1, Ordering::Relaxed);
                 let ack = ConnAck {
                     session_present,
                     reason_code: ConnectReasonCode::Success,

@@ -309,6 +309,111 @@ pub enum DisconnectCause {
     ConnectionLost,
 }
 
+/// Who ended a connection: the one classification every face (Rust, C, Python) reports, so
+/// that a reason code never has to be guessed from. A server's DISCONNECT 0x8D "Keep Alive
+/// timeout" is [`DisconnectKind::Server`]; the client's own keep-alive expiry is
+/// [`DisconnectKind::KeepAliveTimeout`] and carries no reason code (no DISCONNECT went
+/// either way).
+///
+/// ```
+/// use tether_core::{DisconnectCause, DisconnectKind};
+/// let cause = DisconnectCause::ConnectionLost;
+/// assert_eq!(cause.kind(), DisconnectKind::ConnectionLost);
+/// assert_eq!(cause.kind().as_str(), "lost");
+/// assert_eq!(cause.reason_code(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectKind {
+    /// The server sent DISCONNECT (its reason code and reason string are reported).
+    Server,
+    /// The client sent DISCONNECT: the application asked for it, or the server broke the
+    /// protocol and the client closed with the matching reason code ([MQTT-4.13.1-1]).
+    Client,
+    /// Nothing arrived from the server within 1.5 × keep-alive (3.1.2.10); the client closed
+    /// the network connection without DISCONNECT.
+    KeepAliveTimeout,
+    /// The network connection failed or the server closed it without DISCONNECT.
+    ConnectionLost,
+    /// The server refused the connection in CONNACK (reason code 0x80 or above).
+    Refused,
+}
+
+impl DisconnectKind {
+    /// The short name every face uses: "server", "client", "keep_alive", "lost", "refused".
+    ///
+    /// ```
+    /// assert_eq!(tether_core::DisconnectKind::KeepAliveTimeout.as_str(), "keep_alive");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectKind::Server => "server",
+            DisconnectKind::Client => "client",
+            DisconnectKind::KeepAliveTimeout => "keep_alive",
+            DisconnectKind::ConnectionLost => "lost",
+            DisconnectKind::Refused => "refused",
+        }
+    }
+}
+
+impl DisconnectCause {
+    /// Who ended the connection.
+    ///
+    /// ```
+    /// use tether_core::{DisconnectCause, DisconnectKind};
+    /// assert_eq!(DisconnectCause::KeepAliveTimeout.kind(), DisconnectKind::KeepAliveTimeout);
+    /// ```
+    pub fn kind(&self) -> DisconnectKind {
+        match self {
+            DisconnectCause::Server { .. } => DisconnectKind::Server,
+            DisconnectCause::Local { .. } => DisconnectKind::Client,
+            DisconnectCause::KeepAliveTimeout => DisconnectKind::KeepAliveTimeout,
+            DisconnectCause::Refused { .. } => DisconnectKind::Refused,
+            DisconnectCause::ConnectionLost => DisconnectKind::ConnectionLost,
+        }
+    }
+
+    /// The reason code of the packet that ended the connection: the DISCONNECT received
+    /// ([`DisconnectKind::Server`]) or sent ([`DisconnectKind::Client`]), or the CONNACK's
+    /// refusal. `None` when no such packet exists: a lost connection or the client's
+    /// keep-alive expiry.
+    ///
+    /// ```
+    /// use tether_core::{DisconnectCause, DisconnectReasonCode};
+    /// let cause = DisconnectCause::Server {
+    ///     reason_code: DisconnectReasonCode::SessionTakenOver,
+    ///     reason_string: None,
+    ///     server_reference: None,
+    /// };
+    /// assert_eq!(cause.reason_code(), Some(0x8E));
+    /// assert_eq!(DisconnectCause::KeepAliveTimeout.reason_code(), None);
+    /// ```
+    pub fn reason_code(&self) -> Option<u8> {
+        match self {
+            DisconnectCause::Server { reason_code, .. } | DisconnectCause::Local { reason_code, .. } => {
+                Some(*reason_code as u8)
+            }
+            DisconnectCause::Refused { reason_code, .. } => Some(*reason_code as u8),
+            DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
+        }
+    }
+
+    /// The reason string of that packet, when it had one (for [`DisconnectKind::Client`]:
+    /// the one the client sent).
+    ///
+    /// ```
+    /// use tether_core::DisconnectCause;
+    /// assert_eq!(DisconnectCause::ConnectionLost.reason_string(), None);
+    /// ```
+    pub fn reason_string(&self) -> Option<&str> {
+        match self {
+            DisconnectCause::Server { reason_string, .. }
+            | DisconnectCause::Refused { reason_string, .. } => reason_string.as_deref(),
+            DisconnectCause::Local { reason, .. } => reason.as_deref(),
+            DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
+        }
+    }
+}
+
 /// What the application must hear, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -461,7 +566,8 @@ struct ServerLimits {
     maximum_qos: QoS,
     retain_available: bool,
     maximum_packet_size: Option<u32>,
-    topic_alias_maximum: u16,
+    /// `None` until CONNACK: an application's own alias is then checked when it is sent.
+    topic_alias_maximum: Option<u16>,
 }
 
 impl Default for ServerLimits {
@@ -471,7 +577,7 @@ impl Default for ServerLimits {
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             maximum_packet_size: None,
-            topic_alias_maximum: 0,
+            topic_alias_maximum: None,
         }
     }
 }
@@ -1115,6 +1221,11 @@ impl Session {
             // [MQTT-3.2.2-14] no retained messages when Retain Available is 0.
             return Err(CommandError::RetainNotSupported);
         }
+        check_topic_alias(
+            publish.properties.topic_alias,
+            self.config.auto_topic_alias,
+            self.server.topic_alias_maximum,
+        )?;
         if let Some(max) = self.server.maximum_packet_size {
             // [MQTT-3.1.2-24] never a packet above the server's Maximum Packet Size.
             let size = wire_len(publish);
@@ -1397,11 +1508,7 @@ impl Session {
             },
             retain_available: p.retain_available != Some(0),
             maximum_packet_size: p.maximum_packet_size,
-            topic_alias_maximum: if self.config.auto_topic_alias {
-                p.topic_alias_maximum.unwrap_or(0)
-            } else {
-                0
-            },
+            topic_alias_maximum: Some(p.topic_alias_maximum.unwrap_or(0)),
         };
         // [MQTT-4.9.0-1]... the window of a new connection: a QoS 2 message whose PUBREC
         // arrived is unfinished until PUBCOMP, so each PUBREL resent below holds a slot from
@@ -1415,7 +1522,10 @@ impl Session {
             0
         };
         self.refilling = false;
-        self.out_aliases.reset(self.server.topic_alias_maximum);
+        // Automatic aliases only when on: with them off the server's maximum is the
+        // application's to use (check_topic_alias).
+        let auto_maximum = self.server.topic_alias_maximum.filter(|_| self.config.auto_topic_alias);
+        self.out_aliases.reset(auto_maximum.unwrap_or(0));
         if let Some(id) = &p.assigned_client_identifier {
             // Keep it: the next connection must present it to resume the session.
             self.config.client_id = id.clone();
@@ -1860,8 +1970,9 @@ pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
     topic::validate_topic_name(&request.topic)
         .map_err(|e| CommandError::InvalidTopic(format!("{:?}: {e}", request.topic)))?;
     let p = &request.properties;
-    if p.topic_alias.is_some() {
-        return Err(CommandError::InvalidArgument("topic aliases are assigned by the client itself".into()));
+    if p.topic_alias == Some(0) {
+        // [MQTT-3.3.2-8] a Topic Alias of 0 is not allowed.
+        return Err(CommandError::InvalidArgument("topic_alias must be 1..=65535, not 0".into()));
     }
     if !p.subscription_identifiers.is_empty() {
         // [MQTT-3.3.4-6] a client PUBLISH never carries a Subscription Identifier.
@@ -1892,6 +2003,43 @@ pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
         return Err(CommandError::PacketTooLarge { size: request.payload.len(), max: MAX_PAYLOAD as u32 });
     }
     Ok(())
+}
+
+/// Checks an application's own Topic Alias against the client's settings and the server's
+/// Topic Alias Maximum (`None` before the first CONNACK of a connection: then it is checked
+/// again when the message is sent, and the delivery fails if the server does not admit it).
+/// The alias goes out with the full topic, which both sets and uses the mapping (3.3.2.3.4),
+/// so the server never depends on an earlier message having arrived.
+///
+/// ```
+/// use tether_core::session::check_topic_alias;
+/// assert!(check_topic_alias(Some(3), false, Some(10)).is_ok());
+/// assert!(check_topic_alias(Some(11), false, Some(10)).is_err()); // above the maximum
+/// assert!(check_topic_alias(Some(3), true, Some(10)).is_err()); // automatic aliases are on
+/// ```
+pub fn check_topic_alias(
+    alias: Option<u16>,
+    auto: bool,
+    server_maximum: Option<u16>,
+) -> Result<(), CommandError> {
+    let Some(alias) = alias else { return Ok(()) };
+    if auto {
+        // The engine's own assignment would reuse the same numbers for other topics.
+        return Err(CommandError::InvalidArgument(
+            "topic_alias needs automatic topic aliases turned off (set_auto_topic_alias(false))".into(),
+        ));
+    }
+    if alias == 0 {
+        // [MQTT-3.3.2-8]
+        return Err(CommandError::InvalidArgument("topic_alias must be 1..=65535, not 0".into()));
+    }
+    match server_maximum {
+        // [MQTT-3.3.2-9] never above the Topic Alias Maximum of the server's CONNACK.
+        Some(maximum) if alias > maximum => Err(CommandError::InvalidArgument(format!(
+            "topic_alias {alias} exceeds the server's Topic Alias Maximum {maximum}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The size of `publish` on the wire once it has a packet identifier (a queued QoS>0 message

@@ -785,6 +785,73 @@ fn outgoing_aliases_are_assigned_reset_on_reconnect_and_never_used_on_retransmis
     assert_eq!((p[2].topic.as_str(), p[2].properties.topic_alias), ("long/topic", Some(1)));
 }
 
+fn aliased(topic: &str, alias: u16) -> PublishRequest {
+    let mut r = PublishRequest { topic: topic.into(), qos: QoS::AtLeastOnce, ..Default::default() };
+    r.properties.topic_alias = Some(alias);
+    r
+}
+
+fn invalid_argument(r: Result<(), CommandError>) -> String {
+    match r {
+        Err(CommandError::InvalidArgument(m)) => m,
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_application_alias_goes_out_as_given_when_automatic_aliases_are_off() {
+    let mut h = Harness::with(|c| {
+        c.auto_topic_alias = false;
+        c.clean_start = false;
+        c.properties.session_expiry_interval = Some(60);
+    });
+    // Before any CONNACK the server's maximum is unknown: taken now, checked when sent.
+    h.publish_req(1, aliased("a/b", 3)).unwrap();
+    h.publish_req(2, aliased("a/b", 9)).unwrap();
+    h.connect_with(false, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    let sent = h.take_sent();
+    let p = publishes(&sent);
+    assert_eq!(p.len(), 1, "alias 9 above the maximum 5 is never sent");
+    // The full topic always goes with it: it sets and uses the mapping in one (3.3.2.3.4).
+    assert_eq!((p[0].topic.as_str(), p[0].properties.topic_alias), ("a/b", Some(3)));
+    let failed = h.take_events().into_iter().find_map(|e| match e {
+        Event::PublishDone { token: 2, result: Err(PublishError::NotAdmitted(e)), .. } => Some(e.to_string()),
+        _ => None,
+    });
+    assert!(failed.is_some_and(|m| m.contains("topic_alias 9") && m.contains("Maximum 5")));
+
+    // Once the maximum is known, an alias above it is refused at the call ([MQTT-3.3.2-9]).
+    assert!(invalid_argument(h.publish_req(3, aliased("a/b", 6))).contains("Topic Alias Maximum 5"));
+    // An automatic alias is never assigned on top of the application's.
+    h.publish(4, "a/b", QoS::AtLeastOnce).unwrap();
+    assert_eq!(publishes(&h.take_sent())[0].properties.topic_alias, None);
+
+    // Aliases belong to one connection: the retransmission goes without it.
+    h.lose();
+    h.connect_with(true, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    let sent = h.take_sent();
+    let resent = publishes(&sent);
+    assert!(resent[0].dup);
+    assert_eq!((resent[0].topic.as_str(), resent[0].properties.topic_alias), ("a/b", None));
+}
+
+#[test]
+fn an_application_alias_is_refused_when_zero_or_when_automatic_aliases_are_on() {
+    let mut h = Harness::with(|c| c.auto_topic_alias = false);
+    h.connect_with(false, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    // [MQTT-3.3.2-8]
+    assert!(invalid_argument(h.publish_req(1, aliased("a", 0))).contains("topic_alias"));
+    // A server without a Topic Alias Maximum allows none ([MQTT-3.3.2-9]).
+    let mut h = Harness::with(|c| c.auto_topic_alias = false);
+    h.connect(false);
+    assert!(invalid_argument(h.publish_req(1, aliased("a", 1))).contains("Maximum 0"));
+
+    let mut h = Harness::with(|_| {});
+    h.connect_with(false, ConnAckProperties { topic_alias_maximum: Some(5), ..Default::default() });
+    assert!(invalid_argument(h.publish_req(1, aliased("a", 1))).contains("set_auto_topic_alias(false)"));
+    assert!(publishes(&h.take_sent()).is_empty());
+}
+
 #[test]
 fn incoming_aliases_resolve_and_reset_on_reconnect() {
     let mut h = Harness::with(|c| c.properties.topic_alias_maximum = Some(4));
@@ -1000,6 +1067,73 @@ fn server_disconnect_is_reported_with_its_reason() {
             server_reference: None
         }
     }));
+}
+
+/// The cause of the last `Disconnected` event, after the connection is closed.
+fn last_cause(h: &mut Harness) -> DisconnectCause {
+    h.lose();
+    h.take_events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Disconnected { cause } => Some(cause),
+            _ => None,
+        })
+        .expect("a Disconnected event")
+}
+
+#[test]
+fn every_end_of_a_connection_says_who_ended_it() {
+    // A server's DISCONNECT 0x8D and our own keep-alive expiry used to share a reason code;
+    // the kind tells them apart, and only a packet that was exchanged gives a reason code.
+    let mut h = Harness::with(|c| c.keep_alive = 10);
+    h.connect(false);
+    let mut d = Disconnect::with_reason(DisconnectReasonCode::KeepAliveTimeout);
+    d.properties.reason_string = Some("too quiet".into());
+    h.server(Packet::Disconnect(d));
+    let cause = last_cause(&mut h);
+    assert_eq!(cause.kind(), DisconnectKind::Server);
+    assert_eq!(cause.reason_code(), Some(0x8D));
+    assert_eq!(cause.reason_string(), Some("too quiet"));
+
+    h.connect(true);
+    h.take_sent();
+    h.advance(Duration::from_secs(15));
+    assert!(h.s.wants_close());
+    let cause = last_cause(&mut h);
+    assert_eq!(
+        (cause.kind(), cause.reason_code(), cause.reason_string()),
+        (DisconnectKind::KeepAliveTimeout, None, None)
+    );
+
+    h.connect(true);
+    let cause = last_cause(&mut h);
+    assert_eq!(
+        (cause.kind(), cause.reason_code(), cause.reason_string()),
+        (DisconnectKind::ConnectionLost, None, None)
+    );
+
+    h.connect(true);
+    h.s.handle_command(
+        h.now,
+        Command::Disconnect {
+            reason_code: DisconnectReasonCode::DisconnectWithWillMessage,
+            session_expiry_interval: None,
+            reason_string: Some("bye".into()),
+        },
+    )
+    .unwrap();
+    h.take_sent();
+    let cause = last_cause(&mut h);
+    assert_eq!(cause.kind(), DisconnectKind::Client);
+    assert_eq!((cause.reason_code(), cause.reason_string()), (Some(0x04), Some("bye")));
+
+    // Our own protocol error: also the client's DISCONNECT, with the code it sent.
+    h.connect(true);
+    h.s.protocol_violation(h.now, DisconnectReasonCode::MalformedPacket, "bad bytes");
+    h.take_sent();
+    let cause = last_cause(&mut h);
+    assert_eq!((cause.kind(), cause.reason_code()), (DisconnectKind::Client, Some(0x81)));
 }
 
 #[test]
