@@ -44,7 +44,7 @@ impl IncomingAliases {
 }
 
 /// Aliases we assign towards the server: topic -> alias, first come first served until the
-/// server's Topic Alias Maximum is used up ([MQTT-3.3.2-8]).
+/// server's Topic Alias Maximum is used up ([MQTT-3.3.2-9]).
 #[derive(Debug, Default)]
 pub(crate) struct OutgoingAliases {
     map: HashMap<String, u16>,
