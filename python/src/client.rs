@@ -82,7 +82,9 @@ struct Limits {
 /// message with `msg.ack()`), `receive_maximum`, `max_packet_size`, `topic_alias_maximum`,
 /// `connect_timeout` (seconds for the TCP connection), `auto_topic_alias` (default True:
 /// the client assigns topic aliases itself; False lets `PublishProperties(topic_alias=...)`
-/// give them).
+/// give them), `quota_retries` and `quota_retry_backoff` (a message the server refuses with
+/// 0x97 Quota exceeded is published again after the back-off in seconds, doubling, at most
+/// that many times; default 5 from 0.1 s).
 ///
 /// Callbacks (`on_message`, `on_connect`, `on_disconnect`) run in order on the client's own
 /// dispatch thread with the GIL held; an exception they raise is logged on the `tether`
@@ -419,7 +421,8 @@ impl Client {
         username=None, password=None, will=None, properties=None, reconnect=true, reconnect_min_delay=0.1,
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
-        topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true))]
+        topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
+        quota_retry_backoff=0.1))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -444,6 +447,8 @@ impl Client {
         #[pyo3(from_py_with = arg::topic_alias_maximum)] topic_alias_maximum: Option<u16>,
         #[pyo3(from_py_with = arg::connect_timeout)] connect_timeout: f64,
         auto_topic_alias: bool,
+        #[pyo3(from_py_with = arg::quota_retries)] quota_retries: u8,
+        #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
     ) -> PyResult<Self> {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
         let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -485,6 +490,8 @@ impl Client {
         o.set_on_session_lost(session_lost_policy(py, on_session_lost)?);
         o.set_manual_acks(manual_ack);
         o.set_auto_topic_alias(auto_topic_alias);
+        let backoff = convert::seconds(py, quota_retry_backoff, "quota_retry_backoff")?;
+        o.set_quota_retry(tether_core::QuotaRetry { attempts: quota_retries, backoff });
         let connect_timeout = convert::seconds(py, connect_timeout, "connect_timeout")?;
         let connect_timeout = validate::connect_timeout("connect_timeout", connect_timeout)
             .map_err(|e| errors::to_py(py, &e))?;

@@ -109,6 +109,7 @@ pub(crate) mod arg {
         max_queued: usize = QUEUE_LIMIT;
         max_queued_bytes: usize = QUEUE_LIMIT;
         reason_code: u8 = REASON_CODE;
+        quota_retries: u8 = QUOTA_RETRIES;
     }
 
     optional_ints! {
@@ -123,6 +124,7 @@ pub(crate) mod arg {
         reconnect_min_delay;
         reconnect_max_delay;
         connect_timeout;
+        quota_retry_backoff;
     }
 
     /// `timeout`: seconds, or None to wait as long as it takes.

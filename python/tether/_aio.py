@@ -74,6 +74,8 @@ class AsyncClient:
         topic_alias_maximum: int | None = None,
         connect_timeout: float = 10.0,
         auto_topic_alias: bool = True,
+        quota_retries: int = 5,
+        quota_retry_backoff: float = 0.1,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -97,6 +99,8 @@ class AsyncClient:
             topic_alias_maximum=topic_alias_maximum,
             connect_timeout=connect_timeout,
             auto_topic_alias=auto_topic_alias,
+            quota_retries=quota_retries,
+            quota_retry_backoff=quota_retry_backoff,
         )
 
     @property

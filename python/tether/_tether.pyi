@@ -360,6 +360,8 @@ class Client:
         topic_alias_maximum: int | None = None,
         connect_timeout: float = 10.0,
         auto_topic_alias: bool = True,
+        quota_retries: int = 5,
+        quota_retry_backoff: float = 0.1,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...

@@ -215,9 +215,16 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "subscription_identifier": (1, 268_435_455),
     "max_queued": (1, 2**64 - 1),
     "max_queued_bytes": (1, 2**64 - 1),
+    "quota_retries": (0, 255),
 }
 # Durations in seconds (int or float): 0 up to a four-byte number of seconds.
-SECONDS_FIELDS = {"timeout", "reconnect_min_delay", "reconnect_max_delay", "connect_timeout"}
+SECONDS_FIELDS = {
+    "timeout",
+    "reconnect_min_delay",
+    "reconnect_max_delay",
+    "connect_timeout",
+    "quota_retry_backoff",
+}
 
 # class -> its int fields: keyword arguments of the constructor, and attributes that can be set.
 CLASS_FIELDS: dict[str, tuple[list[str], list[str]]] = {
@@ -259,6 +266,8 @@ CLIENT_ARGS: dict[str, list[str]] = {
         "max_packet_size",
         "topic_alias_maximum",
         "connect_timeout",
+        "quota_retries",
+        "quota_retry_backoff",
     ],
     "connect": ["port", "timeout"],
     "subscribe": ["qos", "retain_handling", "subscription_identifier", "timeout"],

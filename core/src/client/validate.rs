@@ -82,6 +82,8 @@ pub const PORT: Range = Range::new(1, u16::MAX as u64);
 pub const QUEUE_LIMIT: Range = Range::new(1, usize::MAX as u64);
 /// A reason code is one byte (which codes a packet allows is checked on top).
 pub const REASON_CODE: Range = Range::new(0, u8::MAX as u64);
+/// Attempts after a 0x97 Quota exceeded refusal ([`crate::QuotaRetry`]).
+pub const QUOTA_RETRIES: Range = Range::new(0, u8::MAX as u64);
 /// Durations given in seconds (timeouts, reconnect delays): up to a four-byte count of
 /// seconds (136 years; "wait forever" has its own spelling in every face).
 pub const SECONDS: Range = Range::new(0, u32::MAX as u64);
