@@ -5,6 +5,7 @@ awaited is never silent (PublishError with .failed and .failures, one warning on
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,37 +26,55 @@ def acl_broker(tmp_path: Path) -> Iterator[Broker]:
     b.close()
 
 
+class Unseen(logging.Handler):
+    """Collects the `tether` logger's "nobody awaited" warnings (logged on the client's
+    dispatch thread) and says when `n` have come."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(logging.WARNING)
+        self.n = n
+        self.messages: list[str] = []
+        self.done = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "nobody awaited" in record.getMessage():
+            self.messages.append(record.getMessage())
+            if len(self.messages) >= self.n:
+                self.done.set()
+
+
 def test_flush_raises_publish_error_for_failures_nobody_awaited(
-    acl_broker: Broker, uid: str, caplog: pytest.LogCaptureFixture
+    acl_broker: Broker, uid: str
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="tether")
-    with tether.Client(uid) as c:
-        c.connect("127.0.0.1", acl_broker.port)
-        # The Delivery objects are dropped at once: nobody awaits them.
-        c.publish("acl/allowed/1", b"x", qos=1)
-        c.publish("acl/denied/1", b"x", qos=1)
-        c.publish("acl/allowed/2", b"x", qos=2)
-        c.publish("acl/denied/2", b"x", qos=2)
-        with pytest.raises(tether.PublishError) as raised:
+    unseen = Unseen(2)
+    logger = logging.getLogger("tether")
+    logger.addHandler(unseen)
+    try:
+        with tether.Client(uid) as c:
+            c.connect("127.0.0.1", acl_broker.port)
+            # The Delivery objects are dropped at once: nobody awaits them.
+            c.publish("acl/allowed/1", b"x", qos=1)
+            c.publish("acl/denied/1", b"x", qos=1)
+            c.publish("acl/allowed/2", b"x", qos=2)
+            c.publish("acl/denied/2", b"x", qos=2)
+            with pytest.raises(tether.PublishError) as raised:
+                c.flush(timeout=10)
+            err = raised.value
+            assert err.failed == 2
+            assert [f[0] for f in err.failures] == ["acl/denied/1", "acl/denied/2"]
+            assert all(isinstance(f[1], int) for f in err.failures)
+            assert err.reason_code == 0x87  # Not authorized, from mosquitto's ACL
+            assert "2 of 4 deliveries failed" in str(err)
+            # Reported once: the next flush covers only what ended since.
+            c.publish("acl/allowed/3", b"x", qos=1)
             c.flush(timeout=10)
-        err = raised.value
-        assert err.failed == 2
-        assert [f[0] for f in err.failures] == ["acl/denied/1", "acl/denied/2"]
-        assert all(isinstance(f[1], int) for f in err.failures)
-        assert err.reason_code == 0x87  # Not authorized, from mosquitto's ACL
-        assert "2 of 4 deliveries failed" in str(err)
-        # Reported once: the next flush covers only what ended since.
-        c.publish("acl/allowed/3", b"x", qos=1)
-        c.flush(timeout=10)
-        assert c.stats()["deliveries_failed"] == 2
-    warnings = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "tether" and r.levelno == logging.WARNING
-    ]
-    failed = [w for w in warnings if "nobody awaited" in w]
-    assert len(failed) == 2, warnings
-    assert "acl/denied/1" in failed[0] and "acl/denied/2" in failed[1]
+            assert c.stats()["deliveries_failed"] == 2
+            # Said once each, at warning level, on the client's dispatch thread.
+            assert unseen.done.wait(timeout=10), unseen.messages
+    finally:
+        logger.removeHandler(unseen)
+    assert len(unseen.messages) == 2, unseen.messages
+    assert "acl/denied/1" in unseen.messages[0] and "acl/denied/2" in unseen.messages[1]
 
 
 def test_a_held_delivery_reports_its_own_failure_and_is_not_logged(
