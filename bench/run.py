@@ -31,7 +31,7 @@ Environment knobs:
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
   WORKLOADS=a,b    only these workloads
-  BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1200;
+  BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
                    QUICK: 75)
   NO_BUILD=1       use the programs already built
 """
@@ -565,7 +565,7 @@ def main() -> int:
     lat_secs = env_float("LAT_SECS", 5.0)
     lat_rate = env_int("LAT_RATE", 1000)
     idle_clients = env_int("IDLE_CLIENTS", 10000)
-    budget_s = env_float("BUDGET_S", 75.0 if quick else 1200.0)
+    budget_s = env_float("BUDGET_S", 75.0 if quick else 1500.0)
     no_build = os.environ.get("NO_BUILD", "") not in ("", "0")
 
     wanted = [b for b in (os.environ.get("BROKERS") or ",".join(DEFAULT_SETTINGS)).split(",") if b]
