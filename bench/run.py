@@ -1,19 +1,29 @@
 #!/usr/bin/env python3
 """tether's benchmark harness (standard library only).
 
-Starts its own mosquitto on a free 127.0.0.1 port, builds the benchmark programs, runs every
-client (tether from Rust, C and Python; rumqttc, Paho C, libmosquitto, paho-mqtt) on the same
-workloads, interleaved round by round, and writes medians and tether/peer ratios to
-bench/results/latest.md and bench/results/latest.json (and prints them). raw-c, a reference
+Starts its own mosquitto on a free 127.0.0.1 port for each broker setting, builds the benchmark
+programs, runs every client (tether from Rust, C and Python; rumqttc, Paho C, libmosquitto,
+paho-mqtt) on the same workloads, interleaved round by round, and writes medians and tether/peer
+ratios to bench/results/latest.md and bench/results/latest.json (and prints them). raw-c, a reference
 publisher (one thread, pre-encoded packets, no library), runs the publish workloads beside them
 to show what the broker accepts; it is never part of a ratio.
 
 Each client x workload run is its own process (a small program that prints one JSON line);
 CPU time and peak RSS come from wait4() on that child.
 
+Broker settings (each its own mosquitto, all running, the rounds interleaving them):
+  tuned            max_inflight_messages 1000, set_tcp_nodelay true, ...: every workload
+  default          mosquitto's defaults (Nagle on, max_inflight_messages 20, so Receive
+                   Maximum 20) but for what the workloads need (anonymous access, a deep queue
+                   for the end-to-end subscriber): QoS 1/2 publish and end-to-end QoS 1
+  nagle1000        the defaults with max_inflight_messages 1000 (issue 16's setting; only
+                   with BROKERS): QoS 1/2 publish
+
 Environment knobs:
-  QUICK=1          QoS 0 and QoS 1 publish only, one round, ~1 s per run; the last line
-                   printed is a JSON object of throughput ratios "<face>/<peer>/<workload>"
+  QUICK=1          QoS 0 and QoS 1 publish (tuned) and QoS 1 publish (default) only, one round,
+                   ~1 s per run; the last line printed is a JSON object of throughput ratios
+                   "<face>/<peer>/<workload>", "@<broker>" appended for a broker other than tuned
+  BROKERS=a,b      these broker settings (default: tuned,default)
   ROUNDS=n         rounds (default 3; QUICK: 1)
   TARGET_S=s       seconds one throughput run should last (default 2; QUICK: 1)
   LAT_SECS=s       length of the paced latency stream (default 5)
@@ -21,8 +31,8 @@ Environment knobs:
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
   WORKLOADS=a,b    only these workloads
-  BUDGET_S=s       stop starting runs after this many seconds of measuring (default 780;
-                   QUICK: 55)
+  BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
+                   QUICK: 75)
   NO_BUILD=1       use the programs already built
 """
 
@@ -276,10 +286,41 @@ def mosquitto_binary() -> str:
     raise SystemExit("bench: mosquitto not found (run bench/ensure-bench-deps.sh)")
 
 
+@dataclass
+class Setting:
+    """One broker configuration the workloads run against."""
+    name: str
+    title: str
+    lines: list[str]  # mosquitto.conf lines after the listener
+    workloads: set[str]  # which workloads run against it
+    quick: set[str]  # ... and which of them in a QUICK run
+
+
+SETTINGS = [
+    Setting("tuned", "tuned: Nagle off (set_tcp_nodelay true), max_inflight_messages 1000 (Receive Maximum 1000)",
+            ["allow_anonymous true", "persistence false", "max_inflight_messages 1000", "max_queued_messages 1000000",
+             "set_tcp_nodelay true", "max_connections -1"],
+            {w.name for w in ALL_WORKLOADS}, {"pub_qos0", "pub_qos1"}),
+    # mosquitto 2's defaults: set_tcp_nodelay false (Nagle on), max_inflight_messages 20 (so
+    # CONNACK says Receive Maximum 20), persistence false, max_connections -1. Anonymous access
+    # is needed to connect at all; the deep queue keeps a busy end-to-end subscriber from
+    # losing QoS 1 messages (the default of 1000 queued drops them).
+    Setting("default", "mosquitto's defaults: Nagle on, max_inflight_messages 20 (Receive Maximum 20)",
+            ["allow_anonymous true", "max_queued_messages 1000000"],
+            {"pub_qos1", "pub_qos2", "e2e_qos1"}, {"pub_qos1"}),
+    # The setting of issue 16: the defaults with a large window.
+    Setting("nagle1000", "Nagle on (mosquitto's default), max_inflight_messages 1000 (Receive Maximum 1000)",
+            ["allow_anonymous true", "max_inflight_messages 1000", "max_queued_messages 1000000"],
+            {"pub_qos1", "pub_qos2"}, {"pub_qos1"}),
+]
+DEFAULT_SETTINGS = ["tuned", "default"]
+
+
 class Broker:
     """Our own mosquitto: config written here, a free 127.0.0.1 port, stopped by PID."""
 
-    def __init__(self) -> None:
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
         self.dir = Path(tempfile.mkdtemp(prefix="broker-", dir=TARGET))
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -288,12 +329,7 @@ class Broker:
     def config_text(self, port: int) -> str:
         lines = [
             f"listener {port} 127.0.0.1",
-            "allow_anonymous true",
-            "persistence false",
-            "max_inflight_messages 1000",
-            "max_queued_messages 1000000",
-            "set_tcp_nodelay true",
-            "max_connections -1",
+            *self.setting.lines,
             "log_dest file " + str(self.dir / "mosquitto.log"),
             "log_type error",
             "log_type warning",
@@ -321,7 +357,7 @@ class Broker:
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                         self.port = port
-                        log(f"mosquitto (pid {self.proc.pid}) on 127.0.0.1:{port}")
+                        log(f"mosquitto {self.setting.name} (pid {self.proc.pid}) on 127.0.0.1:{port}")
                         return
                 except OSError:
                     time.sleep(0.05)
@@ -358,6 +394,7 @@ class Run:
     workload: str
     round: int
     n: int
+    broker: str = "tuned"
     result: dict = field(default_factory=dict)
     ok: bool = False
     error: str = ""
@@ -381,13 +418,13 @@ def cpu_seconds_of(pid: int | None) -> float | None:
 
 
 def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeout: float, extra: list[str],
-            broker_pid: int | None = None) -> Run:
+            broker_pid: int | None = None, setting: str = "tuned") -> Run:
     args = [
         "--workload", w.kind, "--port", str(port), "--host", "127.0.0.1", "--qos", str(w.qos), "--size", str(w.size),
         "--n", str(n), "--timeout", f"{timeout:.0f}", "--topic", f"bench/{w.name}/{client.name}/{round_no}/{time.monotonic_ns()}",
         *extra,
     ]
-    run = Run(client.name, w.name, round_no, n)
+    run = Run(client.name, w.name, round_no, n, setting)
     hard_timeout = timeout + 15
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(prefix="rusage-", dir=TARGET) as ru_file:
@@ -523,18 +560,25 @@ def main() -> int:
     start = time.monotonic()
     quick = os.environ.get("QUICK", "") not in ("", "0")
     rounds = env_int("ROUNDS", 1 if quick else 3)
-    # 2 s (the issue allows 2-5) keeps the whole matrix, two latency runs included, under 15 min.
+    # 2 s (the issue allows 2-5) keeps the whole matrix, two latency runs included, near 15 min.
     target_s = env_float("TARGET_S", 1.0 if quick else 2.0)
     lat_secs = env_float("LAT_SECS", 5.0)
     lat_rate = env_int("LAT_RATE", 1000)
     idle_clients = env_int("IDLE_CLIENTS", 10000)
-    budget_s = env_float("BUDGET_S", 55.0 if quick else 780.0)
+    budget_s = env_float("BUDGET_S", 75.0 if quick else 1500.0)
     no_build = os.environ.get("NO_BUILD", "") not in ("", "0")
 
-    workloads = [w for w in ALL_WORKLOADS if not quick or w.name in ("pub_qos0", "pub_qos1")]
-    if os.environ.get("WORKLOADS"):
-        keep = set(os.environ["WORKLOADS"].split(","))
-        workloads = [w for w in workloads if w.name in keep]
+    wanted = [b for b in (os.environ.get("BROKERS") or ",".join(DEFAULT_SETTINGS)).split(",") if b]
+    unknown = [b for b in wanted if b not in {st.name for st in SETTINGS}]
+    if unknown:
+        raise SystemExit(f"bench: unknown broker setting(s) {unknown}; known: {[st.name for st in SETTINGS]}")
+    settings = [st for st in SETTINGS if st.name in wanted]
+    keep_w = set(os.environ["WORKLOADS"].split(",")) if os.environ.get("WORKLOADS") else None
+    # What runs: (broker setting, workload) cells, in report order.
+    cells: list[tuple[Setting, Workload]] = [
+        (st, w) for st in settings for w in ALL_WORKLOADS
+        if w.name in (st.quick if quick else st.workloads) and (keep_w is None or w.name in keep_w)
+    ]
     clients = {c.name: c for c in make_clients()}
     notes: list[str] = []
     if os.environ.get("CLIENTS"):
@@ -561,37 +605,47 @@ def main() -> int:
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
     active = [c for c in clients.values() if c.available]
-    broker = Broker()
+    # One broker per setting, all started up front: an idle mosquitto costs nothing, and the
+    # rounds can then interleave the settings as they interleave the clients.
+    brokers = {st.name: Broker(st) for st in settings if any(cs is st for cs, _ in cells)}
     stopping = {"flag": False}
 
-    def on_signal(signum, frame):  # stop cleanly: the broker is ours to stop
+    def on_signal(signum, frame):  # stop cleanly: the brokers are ours to stop
         stopping["flag"] = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     runs: list[Run] = []
-    sizes: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[str, str, str], int] = {}
     measure_start = time.monotonic()
     cut_short = False
+    broker_configs: dict[str, str] = {}
     try:
-        broker.start()
+        for b in brokers.values():
+            b.start()
 
-        def ensure_broker() -> None:
-            if not broker.alive():
-                notes.append("mosquitto exited during the run and was restarted")
-                broker.stop()
-                broker.start()
+        def ensure_broker(b: Broker) -> None:
+            if not b.alive():
+                notes.append(f"mosquitto ({b.setting.name}) exited during the run and was restarted")
+                b.stop()
+                b.start()
 
         def over_budget() -> bool:
             return time.monotonic() - measure_start > budget_s
 
         timeout = max(30.0, 6 * target_s + 20)
+        # A client that cannot complete the first few thousand messages in this long (Paho C at
+        # mosquitto's defaults does ~50 msg/s) is reported as such rather than measured for
+        # minutes.
+        calibration_timeout = min(timeout, 10.0)
         lat_extra = ["--rate", str(lat_rate), "--secs", str(lat_secs)]
 
-        # Calibration: size N per client x throughput workload so that a run lasts ~target_s.
-        for w in workloads:
+        # Calibration: size N per client x setting x throughput workload so that a run lasts
+        # ~target_s.
+        for st, w in cells:
             if not w.throughput:
                 continue
+            broker = brokers[st.name]
             for c in active:
                 if w.kind not in c.workloads:
                     continue
@@ -602,11 +656,12 @@ def main() -> int:
                 for _ in range(4):
                     if over_budget() or long_enough >= 2:
                         break
-                    ensure_broker()
-                    r = run_one(c, w, broker.port, n, 0, timeout, [])
+                    ensure_broker(broker)
+                    r = run_one(c, w, broker.port, n, 0, calibration_timeout, [], setting=st.name)
                     if not r.ok:
-                        notes.append(f"{c.name} {w.name}: calibration failed: {r.error}")
-                        log(f"calibration {c.name} {w.name}: FAILED {r.error}")
+                        notes.append(f"{c.name} {w.name} ({st.name}): not measured, calibration failed "
+                                     f"(timeout {calibration_timeout:.0f} s): {r.error}")
+                        log(f"calibration {c.name} {w.name} {st.name}: FAILED {r.error}")
                         rates = []
                         break
                     el = float(r.result.get("elapsed_s") or 0)
@@ -621,13 +676,16 @@ def main() -> int:
                 # 16 KiB payloads) then runs longer than the target rather than too short.
                 rate = max(rates) if rates else None
                 if rate:
-                    sizes[(c.name, w.name)] = max(1000, min(n_max, int(rate * target_s)))
-                    log(f"calibration {c.name:14s} {w.name:13s} ~{rate:,.0f} msg/s -> N={sizes[(c.name, w.name)]}")
+                    sizes[(c.name, st.name, w.name)] = max(1000, min(n_max, int(rate * target_s)))
+                    log(f"calibration {c.name:14s} {w.name:13s} {st.name:9s} ~{rate:,.0f} msg/s -> "
+                        f"N={sizes[(c.name, st.name, w.name)]}")
 
-        # The measurement: round by round, each workload running every client in turn (the
-        # starting client rotates), so that the machine's drift cancels out in the ratios.
+        # The measurement: round by round, each workload at each setting running every client
+        # in turn (the starting client rotates), so that the machine's drift cancels out in the
+        # ratios.
         for rnd in range(1, rounds + 1):
-            for w in workloads:
+            for st, w in cells:
+                broker = brokers[st.name]
                 order = [c for c in active if w.kind in c.workloads]
                 if not order:
                     continue
@@ -638,7 +696,7 @@ def main() -> int:
                         cut_short = True
                         break
                     if w.throughput:
-                        n = sizes.get((c.name, w.name))
+                        n = sizes.get((c.name, st.name, w.name))
                         if n is None:
                             continue
                         extra: list[str] = []
@@ -650,15 +708,15 @@ def main() -> int:
                         if n < idle_clients and rnd == 1:
                             notes.append(f"{c.name} idle: {n:,} clients, not {idle_clients:,}: the open-file limit is "
                                          f"{nofile} and each of its clients holds {c.fds_per_client} files")
-                    ensure_broker()
+                    ensure_broker(broker)
                     r = run_one(c, w, broker.port, n, rnd, timeout if w.kind != "idle" else max(timeout, 120), extra,
-                                broker.proc.pid if broker.proc else None)
+                                broker.proc.pid if broker.proc else None, st.name)
                     runs.append(r)
                     shown = ""
                     if r.ok:
                         m = metrics_of(w)[0][0]
                         shown = f"{m}={fmt(value_of(r, m), m)} cpu={r.cpu_s:.2f}s rss={r.maxrss_kb / 1024:.1f}MiB"
-                    log(f"round {rnd} {w.name:13s} {c.name:14s} {'ok ' if r.ok else 'FAIL'} {shown}{r.error}")
+                    log(f"round {rnd} {w.name:13s} {st.name:9s} {c.name:14s} {'ok ' if r.ok else 'FAIL'} {shown}{r.error}")
                     if w.kind == "idle":
                         time.sleep(2.0)  # let the broker close thousands of connections
                 if cut_short:
@@ -670,17 +728,18 @@ def main() -> int:
         notes.append("interrupted")
         log("interrupted")
     finally:
-        broker_config = broker.config
-        broker.cleanup()
+        for name, b in brokers.items():
+            broker_configs[name] = b.config
+            b.cleanup()
     if stopping["flag"]:
         return 130
 
     # ---- medians and ratios
     records: list[dict] = []
-    medians: dict[tuple[str, str, str], float] = {}
-    for w in workloads:
+    medians: dict[tuple[str, str, str, str], float] = {}
+    for st, w in cells:
         for c in clients.values():
-            rs = [r for r in runs if r.client == c.name and r.workload == w.name]
+            rs = [r for r in runs if r.client == c.name and r.workload == w.name and r.broker == st.name]
             if not rs:
                 continue
             good = [r for r in rs if r.ok]
@@ -688,31 +747,32 @@ def main() -> int:
                 vals = [v for v in (value_of(r, metric) for r in good) if v is not None]
                 med = statistics.median(vals) if vals else None
                 if med is not None:
-                    medians[(c.name, w.name, metric)] = med
+                    medians[(c.name, st.name, w.name, metric)] = med
                 records.append({
                     "client": c.name, "role": c.role, {"tether": "face", "peer": "peer"}.get(c.role, "reference"): c.key,
-                    "workload": w.name, "metric": metric, "unit": unit, "better": better,
+                    "broker": st.name, "workload": w.name, "metric": metric, "unit": unit, "better": better,
                     "median": med, "values": vals, "runs": len(rs), "failed": len(rs) - len(good),
                     "n": good[0].n if good else None,
                 })
     ratios: list[dict] = []
     quick_ratios: dict[str, float] = {}
-    for w in workloads:
+    for st, w in cells:
         for metric, unit, better in metrics_of(w):
             if better == "context":
                 continue
             for f in FACES:
                 tc = next((c for c in clients.values() if c.role == "tether" and c.key == f), None)
                 for p in PEERS:
-                    a = medians.get((tc.name, w.name, metric)) if tc else None
-                    b = medians.get((p, w.name, metric))
+                    a = medians.get((tc.name, st.name, w.name, metric)) if tc else None
+                    b = medians.get((p, st.name, w.name, metric))
                     if a is None or b is None or b == 0:
                         continue
                     ratio = a / b
-                    ratios.append({"face": f, "peer": p, "workload": w.name, "metric": metric, "better": better,
-                                   "ratio": round(ratio, 4)})
+                    ratios.append({"face": f, "peer": p, "broker": st.name, "workload": w.name, "metric": metric,
+                                   "better": better, "ratio": round(ratio, 4)})
                     if metric == "msgs_per_s":
-                        quick_ratios[f"{f}/{p}/{w.name}"] = round(ratio, 2)
+                        at = "" if st.name == "tuned" else f"@{st.name}"
+                        quick_ratios[f"{f}/{p}/{w.name}{at}"] = round(ratio, 2)
 
     # ---- the report
     total_s = time.monotonic() - start
@@ -725,61 +785,88 @@ def main() -> int:
     md.append("")
     md.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(vers.items())))
     md.append("")
-    md.append("Broker (mosquitto, started by the harness, stopped by PID):")
-    md.append("")
-    md.append("```")
-    md.append(broker_config.rstrip())
-    md.append("```")
-    md.append("")
     md.append("Ratios are tether ÷ peer of the medians: for msg/s above 1 favours tether; for time, CPU "
               "and memory below 1 does. CPU is user+sys of the client process per message (wait4), peak RSS "
               "its ru_maxrss; e2e and latency runs hold both the publisher and the subscriber. broker_cpu_pct is "
               "mosquitto's user+sys CPU (/proc) over the measured window, in % of one core: near 100 % the "
               "single-threaded broker, not the client, sets the pace, and CPU per message compares the clients. "
               "raw-c is a reference, not a peer: one thread, pre-encoded packets, no library; its rows show what "
-              "the broker accepts when the client costs almost nothing, and it is in no ratio.")
+              "the broker accepts when the client costs almost nothing, and it is in no ratio. Each broker "
+              "setting is its own mosquitto; the rounds interleave the settings as they interleave the clients.")
     md.append("")
-    for w in workloads:
-        present = [c for c in clients.values() if any(r.client == c.name and r.workload == w.name for r in runs)]
-        if not present:
-            continue
-        ms = metrics_of(w)
-        md.append(f"## {w.name} — {w.title}")
+    # Throughput at every broker setting side by side: what a change to how tether waits for
+    # acknowledgements moves (issue 16: QoS 1/2 collapsed when the broker keeps Nagle on).
+    pub_cells = [(st, w) for st, w in cells if w.kind == "pub"
+                 and any(r.broker == st.name and r.workload == w.name for r in runs)]
+    if pub_cells:
+        shown = [c for c in clients.values() if any(r.client == c.name for r in runs)]
+        md.append("## Publish throughput at each broker setting (msg/s, medians)")
         md.append("")
-        head = ["client", *[f"{m} ({u})" if b == "context" else f"{m} ({u}, {b} is better)" for m, u, b in ms],
-                "N", "ok runs"]
+        head = ["broker", "workload", *[c.name for c in shown], "rust ÷ rumqttc", "rust ÷ libmosquitto"]
         md.append("| " + " | ".join(head) + " |")
         md.append("|" + "---|" * len(head))
-        for c in present:
-            rs = [r for r in runs if r.client == c.name and r.workload == w.name]
-            good = [r for r in rs if r.ok]
-            label = c.name + (" (reference)" if c.role == "reference" else "")
-            cells = [label, *[fmt(medians.get((c.name, w.name, m)), m) for m, _, _ in ms],
-                     f"{good[0].n:,}" if good else "—", f"{len(good)}/{len(rs)}"]
-            md.append("| " + " | ".join(cells) + " |")
-        for m, u, b in ms[: 1 if w.kind == "idle" else 2]:
-            faces = [f for f in FACES if any(r["face"] == f and r["workload"] == w.name and r["metric"] == m for r in ratios)]
-            if not faces:
-                continue
-            md.append("")
-            md.append(f"tether ÷ peer, {m} ({b} is better for tether):")
-            md.append("")
-            md.append("| face | " + " | ".join(PEERS) + " |")
-            md.append("|---|" + "---|" * len(PEERS))
-            for f in faces:
-                row = [next((r["ratio"] for r in ratios if r["face"] == f and r["peer"] == p and r["workload"] == w.name
-                             and r["metric"] == m), None) for p in PEERS]
-                md.append(f"| {f} | " + " | ".join(ratio_str(x) for x in row) + " |")
-        fails = [r for r in runs if r.workload == w.name and not r.ok]
-        lossy = [r for r in runs if r.workload == w.name and r.ok and r.result.get("missing")]
-        if fails or lossy:
-            md.append("")
-            for r in fails:
-                md.append(f"* failed: {r.client} round {r.round}: {r.error}")
-            for r in lossy:  # only QoS 0 gets here: a QoS 1/2 loss fails the run
-                md.append(f"* {r.client} round {r.round}: {r.result['missing']:,} of {r.result.get('n', r.n):,} "
-                          f"messages not received (allowed at QoS 0)")
+        for st, w in pub_cells:
+            vals = [fmt(medians.get((c.name, st.name, w.name, "msgs_per_s")), "msgs_per_s") for c in shown]
+            rr = [next((r["ratio"] for r in ratios if r["face"] == "rust" and r["peer"] == p and r["broker"] == st.name
+                        and r["workload"] == w.name and r["metric"] == "msgs_per_s"), None)
+                  for p in ("rumqttc", "libmosquitto")]
+            md.append(f"| {st.name} | {w.name} | " + " | ".join(vals) + " | " + " | ".join(ratio_str(x) for x in rr) + " |")
         md.append("")
+    for st in settings:
+        if st.name not in broker_configs:
+            continue
+        md.append(f"# Broker: {st.name} — {st.title}")
+        md.append("")
+        md.append("mosquitto, started by the harness, stopped by PID:")
+        md.append("")
+        md.append("```")
+        md.append(broker_configs[st.name].rstrip())
+        md.append("```")
+        md.append("")
+        for cs, w in cells:
+            if cs is not st:
+                continue
+            here = [r for r in runs if r.workload == w.name and r.broker == st.name]
+            present = [c for c in clients.values() if any(r.client == c.name for r in here)]
+            if not present:
+                continue
+            ms = metrics_of(w)
+            md.append(f"## {w.name} ({st.name}) — {w.title}")
+            md.append("")
+            head = ["client", *[f"{m} ({u})" if b == "context" else f"{m} ({u}, {b} is better)" for m, u, b in ms],
+                    "N", "ok runs"]
+            md.append("| " + " | ".join(head) + " |")
+            md.append("|" + "---|" * len(head))
+            for c in present:
+                rs = [r for r in here if r.client == c.name]
+                good = [r for r in rs if r.ok]
+                label = c.name + (" (reference)" if c.role == "reference" else "")
+                cells_md = [label, *[fmt(medians.get((c.name, st.name, w.name, m)), m) for m, _, _ in ms],
+                            f"{good[0].n:,}" if good else "—", f"{len(good)}/{len(rs)}"]
+                md.append("| " + " | ".join(cells_md) + " |")
+            for m, u, b in ms[: 1 if w.kind == "idle" else 2]:
+                mine = [r for r in ratios if r["broker"] == st.name and r["workload"] == w.name and r["metric"] == m]
+                faces = [f for f in FACES if any(r["face"] == f for r in mine)]
+                if not faces:
+                    continue
+                md.append("")
+                md.append(f"tether ÷ peer, {m} ({b} is better for tether):")
+                md.append("")
+                md.append("| face | " + " | ".join(PEERS) + " |")
+                md.append("|---|" + "---|" * len(PEERS))
+                for f in faces:
+                    row = [next((r["ratio"] for r in mine if r["face"] == f and r["peer"] == p), None) for p in PEERS]
+                    md.append(f"| {f} | " + " | ".join(ratio_str(x) for x in row) + " |")
+            fails = [r for r in here if not r.ok]
+            lossy = [r for r in here if r.ok and r.result.get("missing")]
+            if fails or lossy:
+                md.append("")
+                for r in fails:
+                    md.append(f"* failed: {r.client} round {r.round}: {r.error}")
+                for r in lossy:  # only QoS 0 gets here: a QoS 1/2 loss fails the run
+                    md.append(f"* {r.client} round {r.round}: {r.result['missing']:,} of {r.result.get('n', r.n):,} "
+                              f"messages not received (allowed at QoS 0)")
+            md.append("")
     if notes:
         md.append("## Notes")
         md.append("")
@@ -792,20 +879,24 @@ def main() -> int:
         "meta": {
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": quick, "rounds": rounds, "target_s": target_s,
             "latency": {"rate": lat_rate, "secs": lat_secs}, "idle_clients": idle_clients, "cpus": os.cpu_count(),
-            "platform": platform.platform(), "versions": vers, "broker_config": broker_config, "total_s": round(total_s, 1),
+            "platform": platform.platform(), "versions": vers, "total_s": round(total_s, 1),
+            "broker_config": broker_configs.get("tuned", ""),  # the tuned one, as before there were several
+            "brokers": {name: {"title": next(st.title for st in settings if st.name == name), "config": cfg}
+                        for name, cfg in broker_configs.items()},
         },
         "records": records,
         "ratios": ratios,
         "notes": notes,
-        "runs": [{"client": r.client, "workload": r.workload, "round": r.round, "n": r.n, "ok": r.ok, "error": r.error,
-                  "cpu_s": round(r.cpu_s, 4), "maxrss_kb": r.maxrss_kb,
+        "runs": [{"client": r.client, "broker": r.broker, "workload": r.workload, "round": r.round, "n": r.n, "ok": r.ok,
+                  "error": r.error, "cpu_s": round(r.cpu_s, 4), "maxrss_kb": r.maxrss_kb,
                   "broker_cpu_s": None if r.broker_cpu_s is None else round(r.broker_cpu_s, 3), "wall_s": round(r.wall_s, 3), "result": r.result}
                  for r in runs],
     }
     (RESULTS / "latest.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     print(text)
     print(f"(written to {RESULTS / 'latest.md'} and {RESULTS / 'latest.json'})")
-    # The last line: throughput ratios tether ÷ peer, keyed "<face>/<peer>/<workload>".
+    # The last line: throughput ratios tether ÷ peer, keyed "<face>/<peer>/<workload>" and
+    # "@<broker>" appended for a broker setting other than tuned.
     print(json.dumps(quick_ratios, sort_keys=True))
     return 0
 

@@ -42,6 +42,13 @@ def make_client(a, client_id: str, window: Window | None = None, tracker: Tracke
             pass
 
     def on_connect(client, userdata, flags, reason_code, properties):
+        # paho-mqtt does not apply the server's Receive Maximum, and its own limit cannot change
+        # once connected: our window keeps it within the limit instead, as the other clients
+        # are ([MQTT-3.3.4-7]; mosquitto's default max_inflight_messages is 20).
+        rm = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        if window is not None and rm and int(rm) < INFLIGHT:
+            with window.cv:
+                window.limit = min(window.limit, int(rm))
         state["rc"] = reason_code
         connected.set()
 

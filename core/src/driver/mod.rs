@@ -35,7 +35,7 @@ use crate::session::{
 };
 use backoff::Backoff;
 use pending::Pending;
-use transport::{ServerAddr, Transport};
+use transport::{ReadHalf, ServerAddr, WriteHalf};
 
 /// Bytes encoded ahead of the socket at most (one write call takes them all when the socket
 /// has room). 64 KiB is about 800 small PUBLISH packets per system call already; more only
@@ -366,8 +366,7 @@ impl Driver {
     }
 
     /// One connection, from CONNECT to close.
-    async fn connection(&mut self, stream: Box<dyn Transport>) -> Result<Ended, Error> {
-        let (mut rd, mut wr) = tokio::io::split(stream);
+    async fn connection(&mut self, (mut rd, mut wr): (ReadHalf, WriteHalf)) -> Result<Ended, Error> {
         let mut rbuf = BytesMut::with_capacity(64 * 1024);
         let mut wbuf = BytesMut::with_capacity(64 * 1024);
         let max_in = self.options.properties.maximum_packet_size.unwrap_or(u32::MAX);
@@ -383,8 +382,17 @@ impl Driver {
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
         let mut batch: Vec<PublishJob> = Vec::with_capacity(256);
+        let mut just_read = false;
         for _ in 0..u64::MAX {
             self.pump(Some(&mut wbuf));
+            // Bytes came in and nothing goes out in answer (the send window waits for more
+            // acknowledgements, or is empty): no packet of ours will carry the ACK, so send it
+            // now. A broker with Nagle's algorithm on (mosquitto's default) sends its next
+            // acknowledgements only once this one arrives; left to the delayed-ACK timer that
+            // is ~40 ms per send window. When something does go out, the ACK rides on it.
+            if std::mem::take(&mut just_read) && wbuf.is_empty() {
+                rd.ack_now();
+            }
             if self.session.wants_close() && wbuf.is_empty() {
                 let _ = wr.shutdown().await;
                 break;
@@ -418,7 +426,10 @@ impl Driver {
             tokio::select! {
                 r = rd.read_buf(&mut rbuf), if read => match r {
                     Ok(0) => break,
-                    Ok(_) => self.decode(&mut rbuf, max_in),
+                    Ok(_) => {
+                        self.decode(&mut rbuf, max_in);
+                        just_read = true;
+                    }
                     Err(e) => { io_error = Some(e.to_string()); break }
                 },
                 w = wr.write(&wbuf), if !wbuf.is_empty() => match w {
