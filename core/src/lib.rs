@@ -3,6 +3,7 @@
 //! * [`codec`]: every MQTT 5.0 packet, both directions, no IO;
 //! * [`session`]: the sans-IO session engine (resume, flow control, aliases, keep-alive);
 //! * [`store`]: the seam for durable session state;
+//! * [`sync`]: poison-tolerant locks, shared with the faces;
 //! * [`validate`]: the ranges of every integer argument, shared by the three faces;
 //! * the client: [`AsyncClient`] (tokio) and [`Client`] (blocking), configured with
 //!   [`MqttOptions`], driven by one task per client on the shared [`runtime`].
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod sync;
 
 mod client;
 mod driver;

@@ -927,12 +927,12 @@ pub(crate) struct SharedAuthenticator {
 
 impl SharedAuthenticator {
     pub(crate) fn new(inner: Arc<Mutex<Box<dyn crate::session::Authenticator>>>) -> Self {
-        let method = inner.lock().unwrap_or_else(|p| p.into_inner()).method().to_owned();
+        let method = crate::sync::lock(&inner).method().to_owned();
         SharedAuthenticator { inner, method }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn crate::session::Authenticator>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.inner)
     }
 }
 
