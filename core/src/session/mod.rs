@@ -52,6 +52,7 @@ use crate::codec::{
     EncodeError, LastWill, Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel,
     PubRelReasonCode, Publish, PublishProperties, QoS, SubAck, SubAckReasonCode, Subscribe,
     SubscribeProperties, Subscription, UnsubAck, UnsubAckReasonCode, Unsubscribe, UnsubscribeProperties,
+    MAX_PAYLOAD, MAX_STRING_LEN, MAX_VARINT,
 };
 use crate::store::{OutgoingState, SessionStore, StoredSession};
 use alias::{AliasError, AliasUse, IncomingAliases, OutgoingAliases};
@@ -1251,9 +1252,9 @@ impl Session {
                         .map_err(|e| CommandError::InvalidFilter(format!("{:?}: {e}", s.filter)))?;
                 }
                 if properties.subscription_identifier == Some(0) {
-                    return Err(CommandError::InvalidArgument(
-                        "subscription identifier must be 1..=268435455".into(),
-                    ));
+                    return Err(CommandError::InvalidArgument(format!(
+                        "subscription identifier must be 1..={MAX_VARINT}"
+                    )));
                 }
                 let placeholder = PacketId::MIN;
                 self.controls_waiting.push_back(Control::Subscribe {
@@ -2058,13 +2059,9 @@ fn wire_len(publish: &Publish) -> usize {
     1 + crate::codec::primitives::varint_len(rest) + rest
 }
 
-/// The largest payload any PUBLISH can carry: the Remaining Length limit (268,435,455) less a
-/// minimal header.
-const MAX_PAYLOAD: usize = 268_435_455 - 16;
-
 /// [MQTT-1.5.4-1]/[MQTT-1.5.4-2] UTF-8 strings: at most 65,535 bytes, no U+0000.
 pub(crate) fn check_string(s: &str) -> Result<(), CommandError> {
-    if s.len() > 65_535 {
+    if s.len() > MAX_STRING_LEN {
         return Err(CommandError::InvalidArgument(format!("string of {} bytes exceeds 65,535", s.len())));
     }
     if s.contains('\0') {
