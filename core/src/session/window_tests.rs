@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::*;
-use crate::codec::{PubAck, PubComp, PubRec};
+use crate::codec::{ConnAckProperties, ConnectReasonCode, PubAck, PubAckReasonCode, PubComp, PubRec};
 
 /// A broker's receiving side, as mosquitto keeps it: a QoS 2 message is stored from its first
 /// PUBLISH until PUBREL and counts against Receive Maximum all that time; QoS 1 is answered at
