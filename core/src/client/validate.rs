@@ -118,6 +118,20 @@ pub fn disconnect_reason_code(field: &str, value: impl Into<i128>) -> Result<Dis
         .map_err(|_| Error::InvalidArgument(format!("{field} {v} is not a DISCONNECT reason code")))
 }
 
+/// The Session Expiry Interval for a DISCONNECT, given the one the client connected with:
+/// [MQTT-3.14.2-2] a non-zero value after CONNECT sent 0 is refused
+/// ([`crate::session::check_disconnect_session_expiry`], the rule the engine applies).
+///
+/// ```
+/// use tether_core::validate;
+/// assert_eq!(validate::disconnect_session_expiry(3600, Some(0)).unwrap(), Some(0));
+/// assert!(validate::disconnect_session_expiry(0, Some(60)).is_err());
+/// ```
+pub fn disconnect_session_expiry(connect: u32, disconnect: Option<u32>) -> Result<Option<u32>, Error> {
+    crate::session::check_disconnect_session_expiry(Some(connect), disconnect)?;
+    Ok(disconnect)
+}
+
 /// A duration given in (fractional) seconds: finite, not negative, within [`SECONDS`].
 pub fn seconds(field: &str, value: f64) -> Result<Duration, Error> {
     if value.is_finite() && value >= 0.0 && value <= SECONDS.max as f64 {

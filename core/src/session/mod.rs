@@ -52,7 +52,7 @@ pub use types::{
     PublishError, PublishOutcome, PublishRequest, QuotaRetry, Refused, SessionLostPolicy, Stats,
     SESSION_NEVER_EXPIRES,
 };
-pub use validate::{check_topic_alias, validate_publish};
+pub use validate::{check_disconnect_session_expiry, check_topic_alias, validate_publish};
 
 use crate::codec::{
     topic, Auth, AuthProperties, AuthReasonCode, ConnAck, Connect, Disconnect, DisconnectProperties,
@@ -586,13 +586,11 @@ impl Session {
                 Ok(())
             }
             Command::Disconnect { reason_code, session_expiry_interval, reason_string } => {
+                check_disconnect_session_expiry(
+                    self.config.properties.session_expiry_interval,
+                    session_expiry_interval,
+                )?;
                 if let Some(expiry) = session_expiry_interval {
-                    if self.config.properties.session_expiry_interval.unwrap_or(0) == 0 && expiry != 0 {
-                        // [MQTT-3.14.2-2] a non-zero expiry after CONNECT said 0 is a Protocol Error.
-                        return Err(CommandError::InvalidArgument(
-                            "session expiry cannot be set on DISCONNECT when CONNECT sent 0".into(),
-                        ));
-                    }
                     self.session_expiry = expiry;
                 }
                 if !matches!(self.state, State::Connected | State::Connecting) {

@@ -52,6 +52,31 @@ pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// [MQTT-3.14.2-2] A DISCONNECT cannot set a non-zero Session Expiry Interval when CONNECT
+/// sent 0 (or none): the server would treat it as a Protocol Error. `connect` is what CONNECT
+/// sent, `disconnect` what the application asks DISCONNECT to carry. The engine refuses such
+/// a DISCONNECT with this check; the faces call it (through
+/// [`crate::validate::disconnect_session_expiry`]) to refuse it at the call.
+///
+/// ```
+/// use tether_core::session::check_disconnect_session_expiry;
+/// assert!(check_disconnect_session_expiry(Some(60), Some(0)).is_ok());
+/// assert!(check_disconnect_session_expiry(Some(0), Some(0)).is_ok());
+/// assert!(check_disconnect_session_expiry(None, None).is_ok());
+/// assert!(check_disconnect_session_expiry(None, Some(60)).is_err());
+/// ```
+pub fn check_disconnect_session_expiry(
+    connect: Option<u32>,
+    disconnect: Option<u32>,
+) -> Result<(), CommandError> {
+    match disconnect {
+        Some(expiry) if expiry != 0 && connect.unwrap_or(0) == 0 => Err(CommandError::InvalidArgument(
+            "session expiry cannot be set on DISCONNECT when CONNECT sent 0".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks an application's own Topic Alias against the client's settings and the server's
 /// Topic Alias Maximum (`None` before the first CONNACK of a connection: then it is checked
 /// again when the message is sent, and the delivery fails if the server does not admit it).
