@@ -21,22 +21,33 @@ pub mod runtime;
 pub mod session;
 pub mod store;
 pub mod sync;
+pub mod validate;
+
+// The client's vocabulary sits below both the client handles and the driver, so that neither
+// imports the other's: completion (a result one side completes and the other awaits), error,
+// event, options and report.
+mod completion;
+mod error;
+mod event;
+mod options;
+mod report;
 
 mod client;
 mod driver;
 
-pub use client::validate;
-pub use client::{
-    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, DeliveryEvents, DeliveryFailure, Error,
-    ErrorKind, Event, FlushReport, Message, MqttOptions, Pending, PublishCompletion, Stats, SubscribeOutcome,
-};
+pub use client::{AsyncClient, Client, Delivery, Stats};
 pub use codec::{
     ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
     PacketId, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
     SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, WillProperties,
 };
+pub use completion::Completion as Pending;
 pub use driver::backoff::ReconnectPolicy;
 pub use driver::transport::ServerAddr;
+pub use error::{Error, ErrorKind};
+pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
+pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
+pub use report::{DeliveryFailure, FlushReport, SubscribeOutcome};
 pub use session::{
     DisconnectCause, DisconnectKind, OverflowPolicy, PublishOutcome, QuotaRetry, SessionLostPolicy,
     SESSION_NEVER_EXPIRES,

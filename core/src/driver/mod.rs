@@ -22,16 +22,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::client::completion::Completer;
-use crate::client::event::{cause_reason_code, describe_cause};
-use crate::client::{
-    ConnectAttempt, DeliveryEvents, DeliveryFailure, Error, Event, FlushReport, Message, MqttOptions,
-    PublishCompletion, SubscribeOutcome,
-};
 use crate::codec::{self, ConnAck, ConnectReasonCode, Decoded, DisconnectReasonCode, Subscription};
 use crate::codec::{SubscribeProperties, UnsubAckReasonCode, UnsubscribeProperties};
+use crate::completion::Completer;
+use crate::event::{cause_reason_code, describe_cause};
 use crate::session::{
     Command, CommandError, DisconnectCause, OverflowPolicy, PublishOutcome, PublishRequest, Session,
+};
+use crate::{
+    ConnectAttempt, DeliveryEvents, DeliveryFailure, Error, Event, FlushReport, Message, MqttOptions,
+    PublishCompletion, SubscribeOutcome,
 };
 use backoff::Backoff;
 use pending::Pending;

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::validate::{self, Range};
-use super::Error;
 use crate::codec::{validate_topic_name, ConnectProperties, LastWill};
 use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
+use crate::validate::{self, Range};
+use crate::Error;
 
 /// What a before-connect hook may change for the next attempt.
 #[derive(Debug, Clone)]

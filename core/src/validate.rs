@@ -7,10 +7,10 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::Error;
 use crate::codec::{
     DisconnectReasonCode, PropertyId, QoS, RetainHandling, SubscribeProperties, Subscription,
 };
+use crate::Error;
 
 /// The inclusive range of an integer argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
