@@ -30,8 +30,8 @@ use crate::session::{
     Command, CommandError, DisconnectCause, OverflowPolicy, PublishOutcome, PublishRequest, Session,
 };
 use crate::{
-    ConnectAttempt, DeliveryEvents, DeliveryFailure, Error, Event, FlushReport, Message, MqttOptions,
-    PublishCompletion, SubscribeOutcome,
+    BeforeConnect, ConnectAttempt, DeliveryEvents, DeliveryFailure, Error, Event, FlushReport, Message,
+    MqttOptions, PublishCompletion, SubscribeOutcome,
 };
 use backoff::Backoff;
 use pending::Pending;
@@ -259,8 +259,8 @@ impl Driver {
             username: self.options.username.clone(),
             password: self.options.password.clone(),
         };
-        if let Some(hook) = &self.options.before_connect {
-            hook(&mut attempt);
+        if let Some(hook) = self.options.before_connect.clone() {
+            attempt = before_connect(hook, attempt).await;
         }
         self.session.set_credentials(attempt.username.clone(), attempt.password.clone());
         debug!(server = %attempt.server, attempt = attempt.attempt, "connecting");
@@ -894,6 +894,28 @@ async fn reserve(events: Option<&mpsc::Sender<Event>>) -> Option<mpsc::Permit<'_
     }
 }
 
+/// Run the application's before-connect hook on the blocking pool, never on a runtime worker:
+/// it may take its time (fetch a token, read a file) without stalling the other clients on the
+/// runtime, and it works on a current-thread runtime too (where `block_in_place` would panic).
+/// The driver waits for it, as it did when the hook ran inline. A panic in the hook goes on
+/// in the driver task, as before.
+async fn before_connect(hook: BeforeConnect, mut attempt: ConnectAttempt) -> ConnectAttempt {
+    let unchanged = attempt.clone();
+    let span = tracing::Span::current();
+    let ran = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        hook(&mut attempt);
+        attempt
+    })
+    .await;
+    match ran {
+        Ok(attempt) => attempt,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down (and this task with it).
+        Err(_) => unchanged,
+    }
+}
+
 /// CONNACK refusals that retrying will not fix.
 fn refusal_is_final(code: ConnectReasonCode) -> bool {
     use ConnectReasonCode as C;
@@ -948,5 +970,31 @@ impl crate::session::Authenticator for SharedAuthenticator {
     }
     fn success(&mut self, data: Option<&bytes::Bytes>) -> Result<(), String> {
         self.lock().success(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hook runs off the runtime's threads (here a current-thread runtime, where
+    /// `block_in_place` would panic), and what it changes comes back to the attempt.
+    #[test]
+    fn before_connect_runs_on_the_blocking_pool() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime_thread = std::thread::current().id();
+        let hook: BeforeConnect = Arc::new(move |attempt: &mut ConnectAttempt| {
+            assert_ne!(std::thread::current().id(), runtime_thread);
+            std::thread::sleep(Duration::from_millis(10));
+            attempt.username = Some(format!("user-{}", attempt.attempt));
+        });
+        let attempt = ConnectAttempt {
+            server: ServerAddr::tcp("127.0.0.1", 1883),
+            attempt: 3,
+            username: None,
+            password: None,
+        };
+        let attempt = rt.block_on(before_connect(hook, attempt));
+        assert_eq!(attempt.username.as_deref(), Some("user-3"));
     }
 }
