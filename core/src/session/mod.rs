@@ -661,7 +661,7 @@ impl Session {
             (State::Connecting, Packet::Auth(auth)) => self.on_auth(auth),
             (State::Connecting, Packet::Disconnect(d)) => self.on_server_disconnect(d),
             (State::Connecting, other) => {
-                // [MQTT-3.2.0-1]... the server's first packet must be CONNACK (or AUTH).
+                // [MQTT-3.2.0-1] the server's first packet must be CONNACK (or AUTH).
                 self.fail_connection(
                     DisconnectReasonCode::ProtocolError,
                     format!("expected CONNACK, got {}", name(&other)),
@@ -699,7 +699,7 @@ impl Session {
             maximum_packet_size: p.maximum_packet_size,
             topic_alias_maximum: Some(p.topic_alias_maximum.unwrap_or(0)),
         };
-        // [MQTT-4.9.0-1]... the window of a new connection: a QoS 2 message whose PUBREC
+        // 4.9 (flow control): the window of a new connection: a QoS 2 message whose PUBREC
         // arrived is unfinished until PUBCOMP, so each PUBREL resent below holds a slot from
         // the start ([MQTT-3.3.4-7] never more than Receive Maximum unfinished). Counting only
         // the PUBLISH resends let a resumed client overrun a small window (mosquitto's default
@@ -738,7 +738,7 @@ impl Session {
             ids.sort_unstable();
             self.resend = ids.into_iter().map(|(_, id)| id).collect();
         } else {
-            // [MQTT-4.1.0-2]... the server has no session: ours is discarded as well, but the
+            // 4.1 and 3.2.2.1.2 (Session Present): the server has no session: ours is discarded as well, but the
             // application's messages are never dropped silently.
             self.resend.clear();
             self.incoming.session_discarded();
@@ -805,7 +805,7 @@ impl Session {
             return;
         };
         if auth.properties.authentication_method.as_deref() != Some(authenticator.method()) {
-            // [MQTT-4.12.0-5]... the method must stay the same through the exchange.
+            // [MQTT-4.12.0-5] the method must stay the same through the exchange.
             self.fail_connection(
                 DisconnectReasonCode::ProtocolError,
                 "AUTH with a different authentication method".into(),
