@@ -16,6 +16,8 @@
 //! mqttoptions.set_connect_properties(properties);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod runtime;
 pub mod session;

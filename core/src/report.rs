@@ -13,7 +13,7 @@ pub struct SubscribeOutcome {
 }
 
 /// How many of the first failures a report names (the count covers them all).
-pub const REPORTED_FAILURES: usize = 8;
+pub(crate) const REPORTED_FAILURES: usize = 8;
 
 /// One failed delivery, as a flush reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub struct FlushReport {
     pub completed: u64,
     /// Deliveries that failed.
     pub failed: u64,
-    /// The first [`REPORTED_FAILURES`] of the failures, in the order they happened.
+    /// The first failures (at most 8), in the order they happened.
     pub first_failures: Vec<DeliveryFailure>,
 }
 
