@@ -774,10 +774,7 @@ impl Session {
         for mut item in items {
             match (self.config.on_session_lost, item.state) {
                 (SessionLostPolicy::Republish, _) => {
-                    item.publish.packet_id = None;
-                    item.publish.dup = false;
-                    item.state = OutgoingState::Queued;
-                    item.sent_epoch = 0;
+                    item.make_new();
                     if let Some(store) = self.store.as_mut() {
                         store.put_outgoing(&item.to_stored());
                     }

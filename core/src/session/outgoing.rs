@@ -45,6 +45,15 @@ impl Outgoing {
         self.publish.packet_id
     }
 
+    /// Back to the queue as a new message, one the server never accepted: no packet
+    /// identifier (a new one when it goes out again), DUP = 0.
+    pub fn make_new(&mut self) {
+        self.publish.packet_id = None;
+        self.publish.dup = false;
+        self.state = OutgoingState::Queued;
+        self.sent_epoch = 0;
+    }
+
     pub fn to_stored(&self) -> StoredMessage {
         StoredMessage { seq: self.seq, token: self.token, publish: self.publish.clone(), state: self.state }
     }
@@ -377,10 +386,7 @@ impl Session {
         let delay = retry.backoff.saturating_mul(1u32 << item.quota_refusals.min(16));
         item.quota_refusals += 1;
         // Not accepted by the server, so a new message: a new packet identifier and DUP = 0.
-        item.publish.packet_id = None;
-        item.publish.dup = false;
-        item.state = OutgoingState::Queued;
-        item.sent_epoch = 0;
+        item.make_new();
         if let Some(store) = self.store.as_mut() {
             store.put_outgoing(&item.to_stored());
         }
