@@ -3,6 +3,7 @@
 //! * [`codec`]: every MQTT 5.0 packet, both directions, no IO;
 //! * [`session`]: the sans-IO session engine (resume, flow control, aliases, keep-alive);
 //! * [`store`]: the seam for durable session state;
+//! * [`sync`]: poison-tolerant locks, shared with the faces;
 //! * [`validate`]: the ranges of every integer argument, shared by the three faces;
 //! * the client: [`AsyncClient`] (tokio) and [`Client`] (blocking), configured with
 //!   [`MqttOptions`], driven by one task per client on the shared [`runtime`].
@@ -15,26 +16,40 @@
 //! mqttoptions.set_connect_properties(properties);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod sync;
+pub mod validate;
+
+// The client's vocabulary sits below both the client handles and the driver, so that neither
+// imports the other's: completion (a result one side completes and the other awaits), error,
+// event, options and report.
+mod completion;
+mod error;
+mod event;
+mod options;
+mod report;
 
 mod client;
 mod driver;
 
-pub use client::validate;
-pub use client::{
-    AsyncClient, BeforeConnect, Client, ConnectAttempt, Delivery, DeliveryEvents, DeliveryFailure, Error,
-    ErrorKind, Event, FlushReport, Message, MqttOptions, Pending, PublishCompletion, Stats, SubscribeOutcome,
-};
+pub use client::{AsyncClient, Client, Delivery, Stats};
 pub use codec::{
     ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
     PacketId, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
     SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, WillProperties,
 };
+pub use completion::Completion as Pending;
 pub use driver::backoff::ReconnectPolicy;
 pub use driver::transport::ServerAddr;
+pub use error::{Error, ErrorKind};
+pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
+pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
+pub use report::{DeliveryFailure, FlushReport, SubscribeOutcome};
 pub use session::{
     DisconnectCause, DisconnectKind, OverflowPolicy, PublishOutcome, QuotaRetry, SessionLostPolicy,
     SESSION_NEVER_EXPIRES,

@@ -1,5 +1,9 @@
-//! The one background tokio runtime shared by every client in the process (and later by the
-//! C and Python faces). Started lazily on first use; thousands of clients share its threads.
+//! The one background tokio runtime shared by every client in the process and by the C and
+//! Python faces: a multi-thread runtime with one worker per core, at most four, started lazily
+//! on first use; thousands of clients share its threads. [`crate::Client`] and the faces always
+//! use it; [`crate::AsyncClient::new`] uses it only when called outside a tokio runtime, and
+//! otherwise runs its driver on the caller's runtime (which may be a current-thread one).
+//! Nothing of tether's blocks a worker: the before-connect hook runs on the blocking pool.
 
 use once_cell::sync::Lazy;
 use tokio::runtime::{Builder, Handle, Runtime};

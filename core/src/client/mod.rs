@@ -1,14 +1,6 @@
 //! The public Rust API: [`AsyncClient`] for tokio applications, [`Client`] for blocking code
 //! on the shared runtime. Both are handles onto one driver task; clone them freely.
 
-pub(crate) mod completion;
-pub use completion::Completion as Pending;
-pub(crate) mod error;
-pub(crate) mod event;
-pub(crate) mod options;
-pub(crate) mod report;
-pub mod validate;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,29 +11,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-pub use error::{Error, ErrorKind};
-pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
-pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
-pub use report::{DeliveryFailure, FlushReport};
-
 use crate::codec::Publish;
 use crate::codec::{
-    AckProperties, ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode,
-    SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
+    ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode, SubscribeProperties,
+    Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
 };
+use crate::completion::{self, completion, Completion};
 use crate::driver::transport::ServerAddr;
 use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, SharedAuthenticator};
 use crate::session::{
     check_topic_alias, validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session,
 };
-use completion::{completion, Completion};
-
-/// The answer to a subscribe: one reason code per filter, in request order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeOutcome {
-    pub reason_codes: Vec<SubAckReasonCode>,
-    pub properties: AckProperties,
-}
+use crate::validate;
+use crate::{DeliveryEvents, Error, Event, FlushReport, Message, MqttOptions, Pending, SubscribeOutcome};
 
 /// A snapshot of the client's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

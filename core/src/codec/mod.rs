@@ -32,10 +32,11 @@ pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;
 pub use error::{DecodeError, EncodeError, FieldProblem};
+pub use primitives::{MAX_STRING_LEN, MAX_VARINT};
 pub use properties::*;
 pub use puback::PubAck;
 pub use pubcomp::PubComp;
-pub use publish::Publish;
+pub use publish::{Publish, MAX_PAYLOAD};
 pub use pubrec::PubRec;
 pub use pubrel::PubRel;
 pub use reason::*;
@@ -47,7 +48,7 @@ pub use unsubscribe::Unsubscribe;
 
 use bytes::{BufMut, BytesMut};
 
-use primitives::{put_varint, read_varint_prefix, varint_len, Reader, VarintPrefix, MAX_VARINT};
+use primitives::{put_varint, read_varint_prefix, varint_len, Reader, VarintPrefix};
 
 /// A packet identifier: never zero ([MQTT-2.2.1-3]).
 pub type PacketId = std::num::NonZeroU16;

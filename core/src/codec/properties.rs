@@ -4,6 +4,8 @@
 //! A property that appears twice where the specification forbids it, or that does not belong to
 //! the packet being decoded, is a Protocol Error ([MQTT-2.2.2-2] and the per-property rules).
 
+use std::ops::RangeInclusive;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::{DecodeError, EncodeError};
@@ -331,11 +333,13 @@ impl PropertyId {
         }
     }
 
-    /// True when the specification allows `value` for this numeric property; the values it
-    /// rules out are Protocol Errors.
-    pub fn value_is_valid(self, value: u32) -> bool {
+    /// The values of this integer property that its wire type holds and the specification
+    /// allows (the values it rules out are Protocol Errors); `None` for a property that is not
+    /// an integer. The one table of property ranges: the decoder, the encoder's checks and
+    /// the faces' argument checks ([`crate::validate::property`]) all read it.
+    pub const fn value_range(self) -> Option<RangeInclusive<u32>> {
         use PropertyId::*;
-        match self {
+        Some(match self {
             // 0 or 1 only: 3.3.2.3.2, 3.1.2.11.6, 3.1.2.11.7, 3.2.2.3.4, 3.2.2.3.5,
             // 3.2.2.3.11, 3.2.2.3.12, 3.2.2.3.13.
             PayloadFormatIndicator
@@ -345,13 +349,31 @@ impl PropertyId {
             | RetainAvailable
             | WildcardSubscriptionAvailable
             | SubscriptionIdentifierAvailable
-            | SharedSubscriptionAvailable => value <= 1,
+            | SharedSubscriptionAvailable => 0..=1,
+            ServerKeepAlive | TopicAliasMaximum => 0..=u16::MAX as u32,
             // Zero is a Protocol Error: 3.1.2.11.3, 3.1.2.11.4, 3.3.2.3.4.
-            ReceiveMaximum | MaximumPacketSize | TopicAlias => value != 0,
+            ReceiveMaximum | TopicAlias => 1..=u16::MAX as u32,
+            MaximumPacketSize => 1..=u32::MAX,
+            MessageExpiryInterval | SessionExpiryInterval | WillDelayInterval => 0..=u32::MAX,
             // 1 to 268,435,455 (3.3.2.3.8, 3.8.2.1.2).
-            SubscriptionIdentifier => (1..=MAX_VARINT).contains(&value),
-            _ => true,
-        }
+            SubscriptionIdentifier => 1..=MAX_VARINT,
+            ContentType
+            | ResponseTopic
+            | CorrelationData
+            | AssignedClientIdentifier
+            | AuthenticationMethod
+            | AuthenticationData
+            | ResponseInformation
+            | ServerReference
+            | ReasonString
+            | UserProperty => return None,
+        })
+    }
+
+    /// True when the specification allows `value` for this numeric property
+    /// ([`PropertyId::value_range`]); the values it rules out are Protocol Errors.
+    pub fn value_is_valid(self, value: u32) -> bool {
+        self.value_range().is_none_or(|range| range.contains(&value))
     }
 }
 

@@ -2,12 +2,16 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::primitives::{check_string, prefixed_len, put_string, Reader};
+use super::primitives::{check_string, prefixed_len, put_string, Reader, MAX_VARINT};
 use super::properties::PropertySet;
 use super::topic::validate_topic_name;
 use super::{
     read_packet_id, DecodeError, Encodable, EncodeError, PacketId, PacketType, PublishProperties, QoS,
 };
+
+/// The largest payload any PUBLISH can carry: the Remaining Length limit ([`MAX_VARINT`],
+/// 1.5.5) less a minimal header. The faces refuse a larger payload at the call with it.
+pub const MAX_PAYLOAD: usize = MAX_VARINT as usize - 16;
 
 const DUP: u8 = 0b1000;
 const RETAIN: u8 = 0b0001;

@@ -5,7 +5,7 @@
 //! Error for the decoder to report) and back with `as u8` / [`u8::from`].
 
 /// Declares a `#[repr(u8)]` reason-code enum with its `TryFrom<u8>`, `From<Self> for u8`,
-/// `is_error` (wire value ≥ 0x80, [MQTT-2.4]) and a human-readable `description`.
+/// `is_error` (wire value ≥ 0x80, section 2.4) and a human-readable `description`.
 macro_rules! reason_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:expr => $text:expr,)+ }) => {
         $(#[$meta])*
@@ -19,7 +19,7 @@ macro_rules! reason_enum {
             /// Every value of this enum, in wire order.
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
-            /// True when the wire value is 0x80 or above: the operation failed ([MQTT-2.4]).
+            /// True when the wire value is 0x80 or above: the operation failed (section 2.4).
             pub fn is_error(self) -> bool {
                 (self as u8) >= 0x80
             }

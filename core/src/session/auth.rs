@@ -5,6 +5,10 @@ use bytes::Bytes;
 
 /// A pluggable enhanced-authentication method (SCRAM, Kerberos, a token exchange, ...).
 ///
+/// The engine is synchronous and does no IO, so it calls these methods in the middle of
+/// handling a packet; in a client that is on a runtime worker thread. They must return
+/// quickly and never block (see [`crate::MqttOptions::set_authenticator`]).
+///
 /// ```
 /// use bytes::Bytes;
 /// use tether_core::session::Authenticator;

@@ -129,7 +129,7 @@ impl Incoming {
                 DueAck::PubRec(packet_id)
             });
         }
-        // [MQTT-4.3.3-9]... PUBREC went out on an earlier connection and no PUBREL came: the
+        // 4.3.3 (QoS 2, receiver side): PUBREC went out on an earlier connection and no PUBREL came: the
         // same message, answered with PUBREC again and not delivered again.
         if qos == QoS::ExactlyOnce && self.qos2.contains(&packet_id) {
             return Redelivery::Answer(DueAck::PubRec(packet_id));

@@ -28,6 +28,8 @@ mod auth;
 mod incoming;
 mod outgoing;
 mod queue;
+mod types;
+mod validate;
 
 #[cfg(test)]
 mod proptests;
@@ -45,483 +47,22 @@ use bytes::{Bytes, BytesMut};
 
 pub use auth::Authenticator;
 pub use queue::{OverflowPolicy, QueueLimits};
+pub use types::{
+    Command, CommandError, Config, DisconnectCause, DisconnectKind, Event, FailedPublish, IncomingMessage,
+    PublishError, PublishOutcome, PublishRequest, QuotaRetry, Refused, SessionLostPolicy, Stats,
+    SESSION_NEVER_EXPIRES,
+};
+pub use validate::{check_disconnect_session_expiry, check_topic_alias, validate_publish};
 
 use crate::codec::{
-    topic, AckProperties, Auth, AuthProperties, AuthReasonCode, ConnAck, ConnAckProperties, Connect,
-    ConnectProperties, ConnectReasonCode, Disconnect, DisconnectProperties, DisconnectReasonCode,
-    EncodeError, LastWill, Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel,
-    PubRelReasonCode, Publish, PublishProperties, QoS, SubAck, SubAckReasonCode, Subscribe,
-    SubscribeProperties, Subscription, UnsubAck, UnsubAckReasonCode, Unsubscribe, UnsubscribeProperties,
+    topic, Auth, AuthProperties, AuthReasonCode, ConnAck, Connect, Disconnect, DisconnectProperties,
+    DisconnectReasonCode, EncodeError, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, PubRelReasonCode,
+    Publish, QoS, SubAck, Subscribe, UnsubAck, Unsubscribe, MAX_VARINT,
 };
 use crate::store::{OutgoingState, SessionStore, StoredSession};
-use alias::{AliasError, AliasUse, IncomingAliases, OutgoingAliases};
+use alias::{AliasError, IncomingAliases, OutgoingAliases};
 use incoming::{DueAck, Incoming, Redelivery};
-use outgoing::Outgoing;
-
-/// `session_expiry_interval` value meaning the session never expires (3.1.2.11.2).
-pub const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
-
-/// What to do with the application's unacknowledged messages when the server answers
-/// `session_present = false` although the client held session state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionLostPolicy {
-    /// Publish them again as new messages (new packet identifiers, DUP = 0), before anything
-    /// accepted later.
-    #[default]
-    Republish,
-    /// Fail their deliveries with [`PublishError::SessionLost`].
-    Fail,
-}
-
-/// Everything the engine needs to know up front.
-pub struct Config {
-    pub client_id: String,
-    /// Clean Start for the first connection; later connections always resume (`false`).
-    pub clean_start: bool,
-    /// Seconds; 0 turns keep-alive off.
-    pub keep_alive: u16,
-    pub username: Option<String>,
-    pub password: Option<Bytes>,
-    pub will: Option<LastWill>,
-    /// CONNECT properties; `session_expiry_interval`, `receive_maximum`,
-    /// `maximum_packet_size` and `topic_alias_maximum` here are what we announce and enforce.
-    pub properties: ConnectProperties,
-    pub queue: QueueLimits,
-    pub on_session_lost: SessionLostPolicy,
-    /// Assign outgoing topic aliases automatically when the server allows them.
-    pub auto_topic_alias: bool,
-    /// The application acknowledges each incoming QoS>0 message with [`Command::Ack`].
-    pub manual_ack: bool,
-    pub authenticator: Option<Box<dyn Authenticator>>,
-    /// What to do when the server refuses a message with 0x97 Quota exceeded.
-    pub quota_retry: QuotaRetry,
-}
-
-/// A message the server refused with PUBACK/PUBREC 0x97 (Quota exceeded) was not accepted:
-/// the server asks the client to come back later, so it is published again as a new message
-/// after `backoff` (doubling with each refusal), at most `attempts` times; after that its
-/// delivery fails with the server's reason. Other refusals (>= 0x80) fail at once.
-///
-/// ```
-/// use std::time::Duration;
-/// use tether_core::session::{Config, QuotaRetry};
-/// let mut config = Config::new("sensor-1");
-/// config.quota_retry = QuotaRetry { attempts: 0, backoff: Duration::ZERO }; // never retry
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuotaRetry {
-    pub attempts: u8,
-    pub backoff: Duration,
-}
-
-impl Default for QuotaRetry {
-    /// Five attempts, the first after 100 ms: up to 3.1 s in all.
-    fn default() -> Self {
-        QuotaRetry { attempts: 5, backoff: Duration::from_millis(100) }
-    }
-}
-
-impl Config {
-    /// Defaults: clean start, keep-alive 60 s, session expiry 0, automatic aliases on.
-    pub fn new(client_id: impl Into<String>) -> Self {
-        Config {
-            client_id: client_id.into(),
-            clean_start: true,
-            keep_alive: 60,
-            username: None,
-            password: None,
-            will: None,
-            properties: ConnectProperties::default(),
-            queue: QueueLimits::default(),
-            on_session_lost: SessionLostPolicy::default(),
-            auto_topic_alias: true,
-            manual_ack: false,
-            authenticator: None,
-            quota_retry: QuotaRetry::default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("client_id", &self.client_id)
-            .field("clean_start", &self.clean_start)
-            .field("keep_alive", &self.keep_alive)
-            .field("properties", &self.properties)
-            .field("queue", &self.queue)
-            .field("on_session_lost", &self.on_session_lost)
-            .field("manual_ack", &self.manual_ack)
-            .field("quota_retry", &self.quota_retry)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A message to publish, as the application describes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PublishRequest {
-    pub topic: String,
-    pub payload: Bytes,
-    pub qos: QoS,
-    pub retain: bool,
-    pub properties: PublishProperties,
-}
-
-impl PublishRequest {
-    /// Bytes this message counts against the send queue's byte limit (what
-    /// [`Session::has_queue_room`] takes): topic and payload, as once it is queued.
-    pub fn weight(&self) -> usize {
-        self.payload.len() + self.topic.len()
-    }
-}
-
-/// An application request. Each operation that completes carries the caller's `token`, which
-/// comes back in the completion event.
-#[derive(Debug, Clone)]
-pub enum Command {
-    Publish {
-        token: u64,
-        request: PublishRequest,
-    },
-    Subscribe {
-        token: u64,
-        subscriptions: Vec<Subscription>,
-        properties: SubscribeProperties,
-    },
-    Unsubscribe {
-        token: u64,
-        filters: Vec<String>,
-        properties: UnsubscribeProperties,
-    },
-    /// Manual acknowledgement of an incoming message ([`IncomingMessage::ack_id`]).
-    Ack {
-        ack_id: u64,
-    },
-    /// Close the connection with DISCONNECT; `session_expiry_interval` overrides the one sent
-    /// in CONNECT (not allowed when that was 0, [MQTT-3.14.2-2]).
-    Disconnect {
-        reason_code: DisconnectReasonCode,
-        session_expiry_interval: Option<u32>,
-        reason_string: Option<String>,
-    },
-    /// Start a re-authentication with the configured [`Authenticator`] (4.12.1).
-    Reauthenticate,
-}
-
-/// Why a command was refused at once (nothing was queued or sent).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    #[error("invalid topic: {0}")]
-    InvalidTopic(String),
-    #[error("invalid topic filter: {0}")]
-    InvalidFilter(String),
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("packet of {size} bytes exceeds the maximum packet size of {max} bytes")]
-    PacketTooLarge { size: usize, max: u32 },
-    #[error("QoS {requested} exceeds the server's Maximum QoS {maximum}")]
-    QoSNotSupported { requested: u8, maximum: u8 },
-    #[error("the server does not support retained messages")]
-    RetainNotSupported,
-    #[error("the send queue is full ({messages} messages, {bytes} bytes)")]
-    QueueFull { messages: usize, bytes: usize },
-    #[error("not connected")]
-    NotConnected,
-    #[error("no authenticator configured")]
-    NoAuthenticator,
-}
-
-/// A publish refused at once ([`Session::publish`]), with the request handed back.
-#[derive(Debug)]
-pub struct Refused {
-    pub error: CommandError,
-    pub request: PublishRequest,
-}
-
-impl Refused {
-    fn new(error: CommandError, p: Publish) -> Box<Self> {
-        let request = PublishRequest {
-            topic: p.topic,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            properties: p.properties,
-        };
-        Box::new(Refused { error, request })
-    }
-}
-
-/// Why a publish did not complete successfully.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PublishError {
-    /// The server answered PUBACK or PUBREC with a reason code of 0x80 or above: it did not
-    /// accept the message.
-    #[error("the server refused the message: {reason_code}{}", reason_suffix(.reason_string))]
-    Rejected { reason_code: PubAckReasonCode, reason_string: Option<String> },
-    /// The server lost the session and the policy is [`SessionLostPolicy::Fail`].
-    #[error("the server did not keep the session; the message was not delivered")]
-    SessionLost,
-    /// The Message Expiry Interval ran out while the message waited to be sent.
-    #[error("the message expired before it could be sent")]
-    Expired,
-    /// Dropped to make room ([`OverflowPolicy::DropOldest`]).
-    #[error("dropped from a full send queue")]
-    Overflow,
-    /// The server's limits (learned after the message was queued) do not admit it.
-    #[error("{0}")]
-    NotAdmitted(CommandError),
-}
-
-fn reason_suffix(reason_string: &Option<String>) -> String {
-    reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
-}
-
-/// A received application message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingMessage {
-    pub topic: String,
-    pub payload: Bytes,
-    pub qos: QoS,
-    pub dup: bool,
-    pub retain: bool,
-    pub packet_id: Option<PacketId>,
-    pub properties: PublishProperties,
-    /// With manual acks, the id to pass in [`Command::Ack`]; `None` for QoS 0 or auto-ack.
-    pub ack_id: Option<u64>,
-}
-
-/// Why the connection ended, as the engine knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DisconnectCause {
-    /// The server sent DISCONNECT.
-    Server {
-        reason_code: DisconnectReasonCode,
-        reason_string: Option<String>,
-        server_reference: Option<String>,
-    },
-    /// We closed it with DISCONNECT (application request or a protocol error of the server).
-    Local { reason_code: DisconnectReasonCode, reason: Option<String> },
-    /// Nothing arrived within 1.5 × keep-alive.
-    KeepAliveTimeout,
-    /// CONNACK refused the connection.
-    Refused { reason_code: ConnectReasonCode, reason_string: Option<String> },
-    /// The transport failed or the server closed it without DISCONNECT.
-    ConnectionLost,
-}
-
-/// Who ended a connection: the one classification every face (Rust, C, Python) reports, so
-/// that a reason code never has to be guessed from. A server's DISCONNECT 0x8D "Keep Alive
-/// timeout" is [`DisconnectKind::Server`]; the client's own keep-alive expiry is
-/// [`DisconnectKind::KeepAliveTimeout`] and carries no reason code (no DISCONNECT went
-/// either way).
-///
-/// ```
-/// use tether_core::{DisconnectCause, DisconnectKind};
-/// let cause = DisconnectCause::ConnectionLost;
-/// assert_eq!(cause.kind(), DisconnectKind::ConnectionLost);
-/// assert_eq!(cause.kind().as_str(), "lost");
-/// assert_eq!(cause.reason_code(), None);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DisconnectKind {
-    /// The server sent DISCONNECT (its reason code and reason string are reported).
-    Server,
-    /// The client sent DISCONNECT: the application asked for it, or the server broke the
-    /// protocol and the client closed with the matching reason code ([MQTT-4.13.1-1]).
-    Client,
-    /// Nothing arrived from the server within 1.5 × keep-alive (3.1.2.10); the client closed
-    /// the network connection without DISCONNECT.
-    KeepAliveTimeout,
-    /// The network connection failed or the server closed it without DISCONNECT.
-    ConnectionLost,
-    /// The server refused the connection in CONNACK (reason code 0x80 or above).
-    Refused,
-}
-
-impl DisconnectKind {
-    /// The short name every face uses: "server", "client", "keep_alive", "lost", "refused".
-    ///
-    /// ```
-    /// assert_eq!(tether_core::DisconnectKind::KeepAliveTimeout.as_str(), "keep_alive");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisconnectKind::Server => "server",
-            DisconnectKind::Client => "client",
-            DisconnectKind::KeepAliveTimeout => "keep_alive",
-            DisconnectKind::ConnectionLost => "lost",
-            DisconnectKind::Refused => "refused",
-        }
-    }
-}
-
-impl DisconnectCause {
-    /// Who ended the connection.
-    ///
-    /// ```
-    /// use tether_core::{DisconnectCause, DisconnectKind};
-    /// assert_eq!(DisconnectCause::KeepAliveTimeout.kind(), DisconnectKind::KeepAliveTimeout);
-    /// ```
-    pub fn kind(&self) -> DisconnectKind {
-        match self {
-            DisconnectCause::Server { .. } => DisconnectKind::Server,
-            DisconnectCause::Local { .. } => DisconnectKind::Client,
-            DisconnectCause::KeepAliveTimeout => DisconnectKind::KeepAliveTimeout,
-            DisconnectCause::Refused { .. } => DisconnectKind::Refused,
-            DisconnectCause::ConnectionLost => DisconnectKind::ConnectionLost,
-        }
-    }
-
-    /// The reason code of the packet that ended the connection: the DISCONNECT received
-    /// ([`DisconnectKind::Server`]) or sent ([`DisconnectKind::Client`]), or the CONNACK's
-    /// refusal. `None` when no such packet exists: a lost connection or the client's
-    /// keep-alive expiry.
-    ///
-    /// ```
-    /// use tether_core::{DisconnectCause, DisconnectReasonCode};
-    /// let cause = DisconnectCause::Server {
-    ///     reason_code: DisconnectReasonCode::SessionTakenOver,
-    ///     reason_string: None,
-    ///     server_reference: None,
-    /// };
-    /// assert_eq!(cause.reason_code(), Some(0x8E));
-    /// assert_eq!(DisconnectCause::KeepAliveTimeout.reason_code(), None);
-    /// ```
-    pub fn reason_code(&self) -> Option<u8> {
-        match self {
-            DisconnectCause::Server { reason_code, .. } | DisconnectCause::Local { reason_code, .. } => {
-                Some(*reason_code as u8)
-            }
-            DisconnectCause::Refused { reason_code, .. } => Some(*reason_code as u8),
-            DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
-        }
-    }
-
-    /// The reason string of that packet, when it had one (for [`DisconnectKind::Client`]:
-    /// the one the client sent).
-    ///
-    /// ```
-    /// use tether_core::DisconnectCause;
-    /// assert_eq!(DisconnectCause::ConnectionLost.reason_string(), None);
-    /// ```
-    pub fn reason_string(&self) -> Option<&str> {
-        match self {
-            DisconnectCause::Server { reason_string, .. }
-            | DisconnectCause::Refused { reason_string, .. } => reason_string.as_deref(),
-            DisconnectCause::Local { reason, .. } => reason.as_deref(),
-            DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
-        }
-    }
-}
-
-/// What the application must hear, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// CONNACK with Success.
-    Connected {
-        session_present: bool,
-        properties: Box<ConnAckProperties>,
-    },
-    /// The connection ended (or was refused); a reconnect resumes the session.
-    Disconnected {
-        cause: DisconnectCause,
-    },
-    /// The server did not have the session the client expected (clean_start = false,
-    /// session_present = false). `republished` messages were queued again, `failed` failed.
-    SessionLost {
-        republished: usize,
-        failed: usize,
-    },
-    Message(Box<IncomingMessage>),
-    /// A QoS>0 publish was given its packet identifier (it is now in flight).
-    PacketIdAssigned {
-        token: u64,
-        packet_id: PacketId,
-    },
-    /// A publish completed: for QoS 0 when written, QoS 1 on PUBACK, QoS 2 on PUBCOMP.
-    PublishDone {
-        token: u64,
-        result: Result<PublishOutcome, PublishError>,
-        /// What the failure report needs to name the message (only when `result` is `Err`).
-        failed: Option<Box<FailedPublish>>,
-    },
-    SubscribeDone {
-        token: u64,
-        reason_codes: Vec<SubAckReasonCode>,
-        properties: AckProperties,
-    },
-    UnsubscribeDone {
-        token: u64,
-        reason_codes: Vec<UnsubAckReasonCode>,
-        properties: AckProperties,
-    },
-    /// A subscribe or unsubscribe the engine gave up on (the server lost the session before
-    /// answering, or a protocol failure).
-    RequestFailed {
-        token: u64,
-        error: String,
-    },
-    /// An AUTH exchange (re-authentication) finished.
-    Reauthenticated {
-        result: Result<(), String>,
-    },
-}
-
-/// The message behind a failed delivery, for reports and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedPublish {
-    pub topic: String,
-    /// The packet identifier it last had, if it was ever in flight.
-    pub packet_id: Option<PacketId>,
-}
-
-/// A successful delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishOutcome {
-    /// Success or NoMatchingSubscribers for QoS 1/2; Success for QoS 0.
-    pub reason_code: PubAckReasonCode,
-    pub packet_id: Option<PacketId>,
-    pub properties: AckProperties,
-}
-
-/// What goes out next, before it is turned into bytes or a packet.
-#[allow(clippy::large_enum_variant)] // see AtMostOnce
-enum Next {
-    /// PUBREL resends and subscribes: rare, so boxed to keep `Next` small.
-    Packet(Box<Packet>),
-    /// A QoS 0 message, no longer the engine's once sent. Not boxed: one per message, and a
-    /// move costs less than an allocation.
-    AtMostOnce(Outgoing),
-    /// A message in flight, by identifier: sent for the first time or again after a resume.
-    Inflight { id: PacketId, resend: bool },
-}
-
-/// What [`Session::next_wire`] hands to its sink. Moved once and never stored, so its size
-/// costs a copy, where boxing the packet would cost an allocation per acknowledgement.
-#[allow(clippy::large_enum_variant)]
-enum Wire<'a> {
-    Packet(Packet),
-    Publish(&'a Publish),
-}
-
-/// The fields of an in-flight message that the wire form changes, to put back after encoding.
-struct Restore {
-    topic: Option<String>,
-    alias: Option<u16>,
-    expiry: Option<u32>,
-    dup: bool,
-}
-
-impl Restore {
-    fn apply(self, publish: &mut Publish) {
-        if let Some(topic) = self.topic {
-            publish.topic = topic;
-        }
-        publish.properties.topic_alias = self.alias;
-        publish.properties.message_expiry_interval = self.expiry;
-        publish.dup = self.dup;
-    }
-}
+use outgoing::{Outgoing, Wire};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -580,19 +121,6 @@ impl Default for ServerLimits {
             topic_alias_maximum: None,
         }
     }
-}
-
-/// Counters for observability.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub messages_in: u64,
-    pub messages_out: u64,
-    pub retransmissions: u64,
-    pub connections: u64,
-    /// Messages published again after the server refused them with 0x97 Quota exceeded.
-    pub quota_retries: u64,
-    /// Deliveries that ended in failure (refused, expired, dropped, lost with the session).
-    pub deliveries_failed: u64,
 }
 
 /// The MQTT 5.0 client session engine. See the module documentation for the call order.
@@ -996,196 +524,6 @@ impl Session {
         })
     }
 
-    /// The one place that decides what goes out next; `sink` sees it as an owned packet or as
-    /// a PUBLISH borrowed from the engine with its wire form applied (and put back after).
-    fn next_wire<R>(&mut self, now: Instant, sink: impl FnOnce(Wire<'_>) -> R) -> Option<R> {
-        let out = match self.transmit.pop_front() {
-            Some(p) => sink(Wire::Packet(p)),
-            None if self.state == State::Connected => match self.next_outgoing(now) {
-                Some(Next::Packet(p)) => sink(Wire::Packet(*p)),
-                Some(Next::AtMostOnce(mut item)) => {
-                    let auto = self.config.auto_topic_alias;
-                    Self::to_wire(
-                        &mut self.out_aliases,
-                        auto,
-                        now,
-                        &mut item.publish,
-                        item.expires_at,
-                        false,
-                    );
-                    sink(Wire::Publish(&item.publish))
-                }
-                Some(Next::Inflight { id, resend }) => {
-                    let auto = self.config.auto_topic_alias;
-                    let item = self.inflight.get_mut(&id)?;
-                    let r = Self::to_wire(
-                        &mut self.out_aliases,
-                        auto,
-                        now,
-                        &mut item.publish,
-                        item.expires_at,
-                        resend,
-                    );
-                    let out = sink(Wire::Publish(&item.publish));
-                    r.apply(&mut item.publish);
-                    out
-                }
-                None => {
-                    sink(Wire::Packet(self.disconnect_after.take().inspect(|_| self.state = State::Closing)?))
-                }
-            },
-            None => return None,
-        };
-        self.last_sent = Some(now);
-        Some(out)
-    }
-
-    fn next_outgoing(&mut self, now: Instant) -> Option<Next> {
-        // 1. Retransmissions, in original order, before anything new ([MQTT-4.4.0-1]).
-        while let Some(&id) = self.resend.front() {
-            let quota = self.send_quota();
-            let Some(item) = self.inflight.get_mut(&id) else {
-                self.resend.pop_front();
-                continue;
-            };
-            if item.sent_epoch == self.epoch {
-                self.resend.pop_front();
-                continue;
-            }
-            match item.state {
-                OutgoingState::AwaitingComp => {
-                    item.sent_epoch = self.epoch;
-                    self.resend.pop_front();
-                    self.stats.retransmissions += 1;
-                    return Some(Next::Packet(Box::new(Packet::PubRel(PubRel::new(id)))));
-                }
-                _ => {
-                    if quota == 0 {
-                        return None;
-                    }
-                    self.outstanding += 1;
-                    item.sent_epoch = self.epoch;
-                    self.resend.pop_front();
-                    self.stats.retransmissions += 1;
-                    return Some(Next::Inflight { id, resend: true });
-                }
-            }
-        }
-        // 2. Subscribes and unsubscribes.
-        if let Some(mut control) = self.controls_waiting.pop_front() {
-            match self.allocate_packet_id() {
-                Some(id) => {
-                    control.set_packet_id(id);
-                    let packet = control.packet();
-                    self.controls_inflight.insert(id, control);
-                    return Some(Next::Packet(Box::new(packet)));
-                }
-                None => self.controls_waiting.push_front(control),
-            }
-        }
-        // 3. New messages.
-        self.requeue_quota_delayed(now);
-        loop {
-            for expired in self.queue.take_expired(now) {
-                self.finish(expired, Err(PublishError::Expired));
-            }
-            let front = self.queue.front()?;
-            if let Err(e) = self.admissible(front.publish.qos, front.publish.retain, &front.publish) {
-                let item = self.queue.pop_front()?;
-                self.finish(item, Err(PublishError::NotAdmitted(e)));
-                continue;
-            }
-            if front.publish.qos == QoS::AtMostOnce {
-                let item = self.queue.pop_front()?;
-                self.stats.messages_out += 1;
-                self.events.push_back(Event::PublishDone {
-                    token: item.token,
-                    result: Ok(PublishOutcome {
-                        reason_code: PubAckReasonCode::Success,
-                        packet_id: None,
-                        properties: AckProperties::default(),
-                    }),
-                    failed: None,
-                });
-                return Some(Next::AtMostOnce(item));
-            }
-            if self.send_quota() == 0 {
-                return None;
-            }
-            // Once the window was full, refill it in batches rather than one message per
-            // acknowledgement (the silly-window rule of TCP): a broker such as mosquitto then
-            // gets fewer, larger writes. Only a client that fills the window waits.
-            // A DISCONNECT waiting behind the queue takes whatever quota is free: what fits
-            // goes out before it rather than staying queued.
-            if self.refilling && self.disconnect_after.is_none() {
-                if self.send_quota() < self.refill_at() {
-                    return None;
-                }
-                self.refilling = false;
-            }
-            let id = self.allocate_packet_id()?;
-            let mut item = self.queue.pop_front()?;
-            self.outstanding += 1;
-            if self.send_quota() == 0 {
-                self.refilling = true;
-            }
-            item.publish.packet_id = Some(id);
-            item.state = OutgoingState::AwaitingAck;
-            item.sent_epoch = self.epoch;
-            if let Some(store) = self.store.as_mut() {
-                store.put_outgoing(&item.to_stored());
-            }
-            self.events.push_back(Event::PacketIdAssigned { token: item.token, packet_id: id });
-            self.stats.messages_out += 1;
-            self.inflight.insert(id, item);
-            return Some(Next::Inflight { id, resend: false });
-        }
-    }
-
-    /// Turn `publish` (a message as stored) into what goes on the wire, in place: remaining
-    /// expiry, topic alias, DUP. Returns what must be put back afterwards for a message that
-    /// stays in flight.
-    fn to_wire(
-        out_aliases: &mut OutgoingAliases,
-        auto_alias: bool,
-        now: Instant,
-        publish: &mut Publish,
-        expires_at: Option<Instant>,
-        resend: bool,
-    ) -> Restore {
-        let restore = Restore {
-            topic: None,
-            alias: publish.properties.topic_alias,
-            expiry: publish.properties.message_expiry_interval,
-            dup: publish.dup,
-        };
-        if let Some(at) = expires_at {
-            // The receiver gets what is left of the interval (3.3.2.3.3), rounded up so that
-            // a message never arrives with 0.
-            let left = at.saturating_duration_since(now);
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            publish.properties.message_expiry_interval = Some(secs.clamp(1, u64::from(u32::MAX)) as u32);
-        }
-        if resend {
-            // [MQTT-3.3.1-1] DUP set on re-delivery; the same packet identifier; the full
-            // topic and no alias, since aliases belong to one connection.
-            publish.dup = true;
-            publish.properties.topic_alias = None;
-            return restore;
-        }
-        if auto_alias {
-            match out_aliases.lookup(&publish.topic) {
-                AliasUse::None => {}
-                AliasUse::Establish(alias) => publish.properties.topic_alias = Some(alias),
-                AliasUse::Reuse(alias) => {
-                    publish.properties.topic_alias = Some(alias);
-                    return Restore { topic: Some(std::mem::take(&mut publish.topic)), ..restore };
-                }
-            }
-        }
-        restore
-    }
-
     /// Encode the next packet into `buf`, as [`Session::poll_transmit`] would return it, but
     /// without copying messages: a PUBLISH is encoded straight from the engine's own copy.
     /// Returns `None` when there is nothing to send.
@@ -1194,46 +532,6 @@ impl Session {
             Wire::Packet(p) => p.encode(buf),
             Wire::Publish(p) => p.encode(buf),
         })
-    }
-
-    /// A packet identifier not in use by any outgoing flow ([MQTT-2.2.1-3] not reused while
-    /// in flight). Sequential, so with acks arriving in order the first candidate is free.
-    fn allocate_packet_id(&mut self) -> Option<PacketId> {
-        for _ in 0..u16::MAX {
-            let candidate = PacketId::new(self.next_packet_id)?;
-            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
-            if !self.inflight.contains_key(&candidate) && !self.controls_inflight.contains_key(&candidate) {
-                return Some(candidate);
-            }
-        }
-        None
-    }
-
-    fn admissible(&self, qos: QoS, retain: bool, publish: &Publish) -> Result<(), CommandError> {
-        if qos > self.server.maximum_qos {
-            // [MQTT-3.2.2-11] never above the server's Maximum QoS.
-            return Err(CommandError::QoSNotSupported {
-                requested: qos as u8,
-                maximum: self.server.maximum_qos as u8,
-            });
-        }
-        if retain && !self.server.retain_available {
-            // [MQTT-3.2.2-14] no retained messages when Retain Available is 0.
-            return Err(CommandError::RetainNotSupported);
-        }
-        check_topic_alias(
-            publish.properties.topic_alias,
-            self.config.auto_topic_alias,
-            self.server.topic_alias_maximum,
-        )?;
-        if let Some(max) = self.server.maximum_packet_size {
-            // [MQTT-3.1.2-24] never a packet above the server's Maximum Packet Size.
-            let size = wire_len(publish);
-            if size > max as usize {
-                return Err(CommandError::PacketTooLarge { size, max });
-            }
-        }
-        Ok(())
     }
 
     /// An application request. Validation errors come back at once and nothing is queued.
@@ -1251,9 +549,9 @@ impl Session {
                         .map_err(|e| CommandError::InvalidFilter(format!("{:?}: {e}", s.filter)))?;
                 }
                 if properties.subscription_identifier == Some(0) {
-                    return Err(CommandError::InvalidArgument(
-                        "subscription identifier must be 1..=268435455".into(),
-                    ));
+                    return Err(CommandError::InvalidArgument(format!(
+                        "subscription identifier must be 1..={MAX_VARINT}"
+                    )));
                 }
                 let placeholder = PacketId::MIN;
                 self.controls_waiting.push_back(Control::Subscribe {
@@ -1288,13 +586,11 @@ impl Session {
                 Ok(())
             }
             Command::Disconnect { reason_code, session_expiry_interval, reason_string } => {
+                check_disconnect_session_expiry(
+                    self.config.properties.session_expiry_interval,
+                    session_expiry_interval,
+                )?;
                 if let Some(expiry) = session_expiry_interval {
-                    if self.config.properties.session_expiry_interval.unwrap_or(0) == 0 && expiry != 0 {
-                        // [MQTT-3.14.2-2] a non-zero expiry after CONNECT said 0 is a Protocol Error.
-                        return Err(CommandError::InvalidArgument(
-                            "session expiry cannot be set on DISCONNECT when CONNECT sent 0".into(),
-                        ));
-                    }
                     self.session_expiry = expiry;
                 }
                 if !matches!(self.state, State::Connected | State::Connecting) {
@@ -1336,113 +632,6 @@ impl Session {
         }
     }
 
-    /// [`Command::Publish`], handing the request back when it is refused, so that the caller
-    /// can name the message in its report without keeping a copy of every request.
-    pub fn publish(&mut self, now: Instant, token: u64, request: PublishRequest) -> Result<(), Box<Refused>> {
-        if let Err(error) = validate_publish(&request) {
-            return Err(Box::new(Refused { error, request }));
-        }
-        let publish = Publish {
-            dup: false,
-            qos: request.qos,
-            retain: request.retain,
-            topic: request.topic,
-            packet_id: None,
-            properties: request.properties,
-            payload: request.payload,
-        };
-        // Checked against what is known now; checked again when it leaves the queue, since
-        // a later CONNACK may bring tighter limits.
-        if let Err(error) = self.admissible(publish.qos, publish.retain, &publish) {
-            return Err(Refused::new(error, publish));
-        }
-        let expires_at =
-            publish.properties.message_expiry_interval.map(|s| now + Duration::from_secs(s.into()));
-        let item = Outgoing {
-            seq: self.next_seq,
-            token,
-            publish,
-            state: OutgoingState::Queued,
-            expires_at,
-            sent_epoch: 0,
-            quota_refusals: 0,
-        };
-        let weight = item.weight();
-        if self.queue.is_full_for(&self.config.queue, weight) {
-            match self.config.queue.overflow {
-                OverflowPolicy::Block | OverflowPolicy::Fail => {
-                    let error =
-                        CommandError::QueueFull { messages: self.queue.len(), bytes: self.queue.bytes() };
-                    return Err(Refused::new(error, item.publish));
-                }
-                OverflowPolicy::DropOldest => {
-                    while self.queue.is_full_for(&self.config.queue, weight) {
-                        let Some(oldest) = self.queue.pop_front() else { break };
-                        self.finish(oldest, Err(PublishError::Overflow));
-                    }
-                }
-            }
-        }
-        self.next_seq += 1;
-        if item.publish.qos > QoS::AtMostOnce {
-            if let Some(store) = self.store.as_mut() {
-                store.put_outgoing(&item.to_stored());
-            }
-        }
-        self.queue.push_back(item);
-        Ok(())
-    }
-
-    /// Report a publish's end and forget it.
-    fn finish(&mut self, item: Outgoing, result: Result<PublishOutcome, PublishError>) {
-        if item.publish.qos > QoS::AtMostOnce {
-            if let Some(store) = self.store.as_mut() {
-                store.remove_outgoing(item.seq);
-            }
-        }
-        let failed = result.is_err().then(|| {
-            self.stats.deliveries_failed += 1;
-            Box::new(FailedPublish { topic: item.publish.topic, packet_id: item.publish.packet_id })
-        });
-        self.events.push_back(Event::PublishDone { token: item.token, result, failed });
-    }
-
-    /// A refusal with 0x97 Quota exceeded: the message goes back to the queue after a
-    /// back-off, as a new message, unless it was refused too often. True when it was kept.
-    fn retry_after_quota_refusal(&mut self, now: Instant, reason: PubAckReasonCode, id: PacketId) -> bool {
-        let retry = self.config.quota_retry;
-        let Some(item) = self.inflight.get(&id) else { return false };
-        if reason != PubAckReasonCode::QuotaExceeded || item.quota_refusals >= retry.attempts {
-            return false;
-        }
-        let Some(mut item) = self.inflight.remove(&id) else { return false };
-        self.release_quota();
-        let delay = retry.backoff.saturating_mul(1u32 << item.quota_refusals.min(16));
-        item.quota_refusals += 1;
-        // Not accepted by the server, so a new message: a new packet identifier and DUP = 0.
-        item.publish.packet_id = None;
-        item.publish.dup = false;
-        item.state = OutgoingState::Queued;
-        item.sent_epoch = 0;
-        if let Some(store) = self.store.as_mut() {
-            store.put_outgoing(&item.to_stored());
-        }
-        self.stats.quota_retries += 1;
-        self.quota_delayed.push((now + delay, item));
-        true
-    }
-
-    /// Messages whose back-off after a quota refusal is over go to the front of the queue.
-    fn requeue_quota_delayed(&mut self, now: Instant) {
-        if self.quota_delayed.iter().all(|(at, _)| *at > now) {
-            return;
-        }
-        let (due, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.quota_delayed).into_iter().partition(|(at, _)| *at <= now);
-        self.quota_delayed = waiting;
-        self.queue.push_front_all(due.into_iter().map(|(_, m)| m).collect());
-    }
-
     fn flush_acks(&mut self) {
         if !matches!(self.state, State::Connected) {
             // Acks wait for a connection; the server resends what it did not see acknowledged.
@@ -1472,7 +661,7 @@ impl Session {
             (State::Connecting, Packet::Auth(auth)) => self.on_auth(auth),
             (State::Connecting, Packet::Disconnect(d)) => self.on_server_disconnect(d),
             (State::Connecting, other) => {
-                // [MQTT-3.2.0-1]... the server's first packet must be CONNACK (or AUTH).
+                // [MQTT-3.2.0-1] the server's first packet must be CONNACK (or AUTH).
                 self.fail_connection(
                     DisconnectReasonCode::ProtocolError,
                     format!("expected CONNACK, got {}", name(&other)),
@@ -1510,7 +699,7 @@ impl Session {
             maximum_packet_size: p.maximum_packet_size,
             topic_alias_maximum: Some(p.topic_alias_maximum.unwrap_or(0)),
         };
-        // [MQTT-4.9.0-1]... the window of a new connection: a QoS 2 message whose PUBREC
+        // 4.9 (flow control): the window of a new connection: a QoS 2 message whose PUBREC
         // arrived is unfinished until PUBCOMP, so each PUBREL resent below holds a slot from
         // the start ([MQTT-3.3.4-7] never more than Receive Maximum unfinished). Counting only
         // the PUBLISH resends let a resumed client overrun a small window (mosquitto's default
@@ -1549,7 +738,7 @@ impl Session {
             ids.sort_unstable();
             self.resend = ids.into_iter().map(|(_, id)| id).collect();
         } else {
-            // [MQTT-4.1.0-2]... the server has no session: ours is discarded as well, but the
+            // 4.1 and 3.2.2.1.2 (Session Present): the server has no session: ours is discarded as well, but the
             // application's messages are never dropped silently.
             self.resend.clear();
             self.incoming.session_discarded();
@@ -1585,10 +774,7 @@ impl Session {
         for mut item in items {
             match (self.config.on_session_lost, item.state) {
                 (SessionLostPolicy::Republish, _) => {
-                    item.publish.packet_id = None;
-                    item.publish.dup = false;
-                    item.state = OutgoingState::Queued;
-                    item.sent_epoch = 0;
+                    item.make_new();
                     if let Some(store) = self.store.as_mut() {
                         store.put_outgoing(&item.to_stored());
                     }
@@ -1616,7 +802,7 @@ impl Session {
             return;
         };
         if auth.properties.authentication_method.as_deref() != Some(authenticator.method()) {
-            // [MQTT-4.12.0-5]... the method must stay the same through the exchange.
+            // [MQTT-4.12.0-5] the method must stay the same through the exchange.
             self.fail_connection(
                 DisconnectReasonCode::ProtocolError,
                 "AUTH with a different authentication method".into(),
@@ -1793,112 +979,6 @@ impl Session {
         self.incoming.flow_completed();
     }
 
-    /// Free quota at which new messages go out again after the window was full: a quarter
-    /// of the server's Receive Maximum, at most 256.
-    fn refill_at(&self) -> u16 {
-        (self.server.receive_maximum / 4).clamp(1, 256)
-    }
-
-    /// QoS>0 PUBLISH we may still send on this connection (4.9): the server's Receive Maximum
-    /// less what is unfinished.
-    fn send_quota(&self) -> u16 {
-        let free = u32::from(self.server.receive_maximum).saturating_sub(self.outstanding);
-        free as u16
-    }
-
-    /// A message stopped counting against the window (PUBACK, PUBCOMP, or PUBREC >= 0x80).
-    fn release_quota(&mut self) {
-        self.outstanding = self.outstanding.saturating_sub(1);
-    }
-
-    fn on_puback(&mut self, now: Instant, ack: PubAck) {
-        let Some(item) = self.inflight.get(&ack.packet_id) else { return };
-        if item.publish.qos != QoS::AtLeastOnce {
-            self.fail_connection(
-                DisconnectReasonCode::ProtocolError,
-                format!("PUBACK for QoS 2 packet {}", ack.packet_id),
-            );
-            return;
-        }
-        if self.retry_after_quota_refusal(now, ack.reason_code, ack.packet_id) {
-            return;
-        }
-        let Some(item) = self.inflight.remove(&ack.packet_id) else { return };
-        self.release_quota();
-        let result = if ack.reason_code.is_error() {
-            // 0x80 and above: the server did not accept the message; it is not delivered.
-            Err(PublishError::Rejected {
-                reason_code: ack.reason_code,
-                reason_string: ack.properties.reason_string,
-            })
-        } else {
-            Ok(PublishOutcome {
-                reason_code: ack.reason_code,
-                packet_id: Some(ack.packet_id),
-                properties: ack.properties,
-            })
-        };
-        self.finish(item, result);
-    }
-
-    fn on_pubrec(&mut self, now: Instant, rec: PubRec) {
-        let Some(item) = self.inflight.get_mut(&rec.packet_id) else {
-            // Unknown identifier: PUBREL with 0x92 Packet Identifier not found (3.6.2.1), so that
-            // the server can finish the flow.
-            let mut rel = PubRel::new(rec.packet_id);
-            rel.reason_code = PubRelReasonCode::PacketIdentifierNotFound;
-            self.transmit.push_back(Packet::PubRel(rel));
-            return;
-        };
-        if item.publish.qos != QoS::ExactlyOnce {
-            self.fail_connection(
-                DisconnectReasonCode::ProtocolError,
-                format!("PUBREC for QoS 1 packet {}", rec.packet_id),
-            );
-            return;
-        }
-        if rec.reason_code.is_error() {
-            if self.retry_after_quota_refusal(now, rec.reason_code, rec.packet_id) {
-                return;
-            }
-            let Some(item) = self.inflight.remove(&rec.packet_id) else { return };
-            self.release_quota();
-            self.finish(
-                item,
-                Err(PublishError::Rejected {
-                    reason_code: rec.reason_code,
-                    reason_string: rec.properties.reason_string,
-                }),
-            );
-            return;
-        }
-        if item.state == OutgoingState::AwaitingAck {
-            item.state = OutgoingState::AwaitingComp;
-            let stored = item.to_stored();
-            if let Some(store) = self.store.as_mut() {
-                store.put_outgoing(&stored);
-            }
-        }
-        item.sent_epoch = self.epoch;
-        // [MQTT-4.3.3-4] PUBREL with the same identifier (again, for a repeated PUBREC).
-        self.transmit.push_back(Packet::PubRel(PubRel::new(rec.packet_id)));
-    }
-
-    fn on_pubcomp(&mut self, comp: PubComp) {
-        match self.inflight.get(&comp.packet_id) {
-            Some(item) if item.state == OutgoingState::AwaitingComp => {}
-            _ => return,
-        }
-        let Some(item) = self.inflight.remove(&comp.packet_id) else { return };
-        self.release_quota();
-        let outcome = PublishOutcome {
-            reason_code: PubAckReasonCode::Success,
-            packet_id: Some(comp.packet_id),
-            properties: comp.properties,
-        };
-        self.finish(item, Ok(outcome));
-    }
-
     fn on_suback(&mut self, ack: SubAck) {
         match self.controls_inflight.remove(&ack.packet_id) {
             Some(Control::Subscribe { token, subscribe }) => {
@@ -1955,122 +1035,6 @@ impl Session {
             None => {}
         }
     }
-}
-
-/// Checks a publish request against everything that does not depend on the server: topic,
-/// properties, UTF-8. The facades call it so that bad input fails at the call, before anything
-/// is queued or sent; the engine calls it again.
-///
-/// ```
-/// use tether_core::session::{validate_publish, PublishRequest};
-/// let bad = PublishRequest { topic: "a/#".into(), ..Default::default() };
-/// assert!(validate_publish(&bad).is_err());
-/// ```
-pub fn validate_publish(request: &PublishRequest) -> Result<(), CommandError> {
-    topic::validate_topic_name(&request.topic)
-        .map_err(|e| CommandError::InvalidTopic(format!("{:?}: {e}", request.topic)))?;
-    let p = &request.properties;
-    if p.topic_alias == Some(0) {
-        // [MQTT-3.3.2-8] a Topic Alias of 0 is not allowed.
-        return Err(CommandError::InvalidArgument("topic_alias must be 1..=65535, not 0".into()));
-    }
-    if !p.subscription_identifiers.is_empty() {
-        // [MQTT-3.3.4-6] a client PUBLISH never carries a Subscription Identifier.
-        return Err(CommandError::InvalidArgument(
-            "a published message cannot carry subscription identifiers".into(),
-        ));
-    }
-    if let Some(rt) = &p.response_topic {
-        // [MQTT-3.3.2-14] the Response Topic is a topic name, without wildcards.
-        topic::validate_topic_name(rt)
-            .map_err(|e| CommandError::InvalidTopic(format!("response topic {rt:?}: {e}")))?;
-    }
-    if matches!(p.payload_format_indicator, Some(f) if f > 1) {
-        return Err(CommandError::InvalidArgument("payload format indicator must be 0 or 1".into()));
-    }
-    if p.payload_format_indicator == Some(1) && std::str::from_utf8(&request.payload).is_err() {
-        // 3.3.2.3.2: a payload announced as UTF-8 (Payload Format Indicator 1) must be
-        // well-formed UTF-8.
-        return Err(CommandError::InvalidArgument(
-            "payload format indicator says UTF-8 but the payload is not valid UTF-8".into(),
-        ));
-    }
-    let strings = p.content_type.iter().chain(p.user_properties.iter().flat_map(|(k, v)| [k, v]));
-    for s in strings {
-        check_string(s)?;
-    }
-    if request.payload.len() > MAX_PAYLOAD {
-        return Err(CommandError::PacketTooLarge { size: request.payload.len(), max: MAX_PAYLOAD as u32 });
-    }
-    Ok(())
-}
-
-/// Checks an application's own Topic Alias against the client's settings and the server's
-/// Topic Alias Maximum (`None` before the first CONNACK of a connection: then it is checked
-/// again when the message is sent, and the delivery fails if the server does not admit it).
-/// The alias goes out with the full topic, which both sets and uses the mapping (3.3.2.3.4),
-/// so the server never depends on an earlier message having arrived.
-///
-/// ```
-/// use tether_core::session::check_topic_alias;
-/// assert!(check_topic_alias(Some(3), false, Some(10)).is_ok());
-/// assert!(check_topic_alias(Some(11), false, Some(10)).is_err()); // above the maximum
-/// assert!(check_topic_alias(Some(3), true, Some(10)).is_err()); // automatic aliases are on
-/// ```
-pub fn check_topic_alias(
-    alias: Option<u16>,
-    auto: bool,
-    server_maximum: Option<u16>,
-) -> Result<(), CommandError> {
-    let Some(alias) = alias else { return Ok(()) };
-    if auto {
-        // The engine's own assignment would reuse the same numbers for other topics.
-        return Err(CommandError::InvalidArgument(
-            "topic_alias needs automatic topic aliases turned off (set_auto_topic_alias(false))".into(),
-        ));
-    }
-    if alias == 0 {
-        // [MQTT-3.3.2-8]
-        return Err(CommandError::InvalidArgument("topic_alias must be 1..=65535, not 0".into()));
-    }
-    match server_maximum {
-        // [MQTT-3.3.2-9] never above the Topic Alias Maximum of the server's CONNACK.
-        Some(maximum) if alias > maximum => Err(CommandError::InvalidArgument(format!(
-            "topic_alias {alias} exceeds the server's Topic Alias Maximum {maximum}"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The size of `publish` on the wire once it has a packet identifier (a queued QoS>0 message
-/// has none yet), without copying it.
-fn wire_len(publish: &Publish) -> usize {
-    let len = publish.encoded_len();
-    if publish.qos == QoS::AtMostOnce || publish.packet_id.is_some() {
-        return len;
-    }
-    // len = 1 + varint_len(rest) + rest; the identifier adds two bytes to `rest`.
-    let rest = (1..=4)
-        .map(|v| len - 1 - v)
-        .find(|r| crate::codec::primitives::varint_len(*r) == len - 1 - r)
-        .unwrap_or(len);
-    let rest = rest + 2;
-    1 + crate::codec::primitives::varint_len(rest) + rest
-}
-
-/// The largest payload any PUBLISH can carry: the Remaining Length limit (268,435,455) less a
-/// minimal header.
-const MAX_PAYLOAD: usize = 268_435_455 - 16;
-
-/// [MQTT-1.5.4-1]/[MQTT-1.5.4-2] UTF-8 strings: at most 65,535 bytes, no U+0000.
-pub(crate) fn check_string(s: &str) -> Result<(), CommandError> {
-    if s.len() > 65_535 {
-        return Err(CommandError::InvalidArgument(format!("string of {} bytes exceeds 65,535", s.len())));
-    }
-    if s.contains('\0') {
-        return Err(CommandError::InvalidArgument(format!("string {s:?} contains U+0000")));
-    }
-    Ok(())
 }
 
 fn name(packet: &Packet) -> &'static str {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::codec::{PubAck, PubComp, PubRec, PubRel};
+use crate::codec::{ConnectReasonCode, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel};
 
 #[derive(Debug, Clone)]
 enum Op {

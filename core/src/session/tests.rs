@@ -5,7 +5,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::codec::{PubAck, PubComp, PubRec, PubRel, SubscriptionOptions};
+use crate::codec::{
+    ConnAckProperties, ConnectReasonCode, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel,
+    PublishProperties, SubAckReasonCode, SubscribeProperties, Subscription, SubscriptionOptions,
+    UnsubAckReasonCode,
+};
 use crate::store::MemoryStore;
 
 fn pid(n: u16) -> PacketId {

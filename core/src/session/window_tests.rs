@@ -8,12 +8,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::*;
-use crate::codec::{PubAck, PubComp, PubRec};
+use crate::codec::{ConnAckProperties, ConnectReasonCode, PubAck, PubAckReasonCode, PubComp, PubRec};
 
 /// A broker's receiving side, as mosquitto keeps it: a QoS 2 message is stored from its first
 /// PUBLISH until PUBREL and counts against Receive Maximum all that time; QoS 1 is answered at
-/// once. A PUBLISH beyond the window is refused with 0x97 ([MQTT-3.3.4-8]... the server's
-/// side of 4.9) and recorded as a violation.
+/// once. A PUBLISH beyond the window is refused with 0x97 (the server's side of
+/// 4.9, flow control) and recorded as a violation.
 struct ModelBroker {
     receive_maximum: u16,
     /// QoS 2 messages received and not yet released: packet id → payload.

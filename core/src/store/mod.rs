@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::codec::{PacketId, Publish};
+use crate::sync::lock;
 
 /// Where an outgoing message stands in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +125,4 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<std::sync::Mutex<
     fn load(&mut self) -> StoredSession {
         lock(self).load()
     }
-}
-
-fn lock<S: ?Sized>(m: &std::sync::Mutex<S>) -> std::sync::MutexGuard<'_, S> {
-    // A panic elsewhere must not make the session state unreachable.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

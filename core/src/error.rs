@@ -61,7 +61,7 @@ pub enum Error {
     Disconnected(String),
     /// From a flush: deliveries failed since the previous flush (the report names them).
     #[error("{0}")]
-    DeliveryFailed(Box<super::report::FlushReport>),
+    DeliveryFailed(Box<crate::report::FlushReport>),
 }
 
 fn suffix(reason_string: &Option<String>) -> String {
@@ -149,7 +149,7 @@ impl From<&DisconnectCause> for Error {
             DisconnectCause::Local { reason_code, reason } if reason_code.is_error() => {
                 Error::Protocol { reason_code: *reason_code, message: reason.clone().unwrap_or_default() }
             }
-            other => Error::Disconnected(super::event::describe_cause(other)),
+            other => Error::Disconnected(crate::event::describe_cause(other)),
         }
     }
 }

@@ -4,9 +4,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use crate::sync::{lock, wait_timeout_while, wait_while};
 
 struct State<T> {
     value: Option<T>,
@@ -68,10 +70,6 @@ impl<T> Drop for Completer<T> {
         let value = (self.on_drop)();
         self.set(value);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<T> Completer<T> {
@@ -140,19 +138,8 @@ impl<T: Clone> Completion<T> {
         }
         state.blocked += 1;
         match timeout {
-            None => {
-                while state.value.is_none() {
-                    state = self.shared.ready.wait(state).unwrap_or_else(|p| p.into_inner());
-                }
-            }
-            Some(t) => {
-                let (s, _) = self
-                    .shared
-                    .ready
-                    .wait_timeout_while(state, t, |s| s.value.is_none())
-                    .unwrap_or_else(|p| p.into_inner());
-                state = s;
-            }
+            None => state = wait_while(&self.shared.ready, state, |s| s.value.is_none()),
+            Some(t) => state = wait_timeout_while(&self.shared.ready, state, t, |s| s.value.is_none()).0,
         }
         state.blocked -= 1;
         state.value.clone()

@@ -4,13 +4,13 @@
 //! integer wide enough to hold anything their callers can pass (`i128`) and call these.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::Error;
-use crate::codec::primitives::MAX_VARINT;
 use crate::codec::{
     DisconnectReasonCode, PropertyId, QoS, RetainHandling, SubscribeProperties, Subscription,
 };
+use crate::Error;
 
 /// The inclusive range of an integer argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,19 @@ pub struct Range {
 impl Range {
     pub const fn new(min: u64, max: u64) -> Range {
         Range { min, max }
+    }
+
+    /// The range of a property from the codec's table.
+    const fn of(range: RangeInclusive<u32>) -> Range {
+        Range::new(*range.start() as u64, *range.end() as u64)
+    }
+
+    /// The range of the integer property `id`.
+    const fn property(id: PropertyId) -> Range {
+        match id.value_range() {
+            Some(range) => Range::of(range),
+            None => panic!("not an integer property"),
+        }
     }
 
     pub fn contains(self, value: i128) -> bool {
@@ -69,13 +82,13 @@ pub const TWO_BYTE: Range = Range::new(0, u16::MAX as u64);
 /// A four-byte integer: Session Expiry Interval, Message Expiry Interval, Will Delay Interval.
 pub const FOUR_BYTE: Range = Range::new(0, u32::MAX as u64);
 /// Receive Maximum: 0 is a Protocol Error (3.1.2.11.3).
-pub const RECEIVE_MAXIMUM: Range = Range::new(1, u16::MAX as u64);
+pub const RECEIVE_MAXIMUM: Range = Range::property(PropertyId::ReceiveMaximum);
 /// Maximum Packet Size: 0 is a Protocol Error (3.1.2.11.4).
-pub const MAXIMUM_PACKET_SIZE: Range = Range::new(1, u32::MAX as u64);
+pub const MAXIMUM_PACKET_SIZE: Range = Range::property(PropertyId::MaximumPacketSize);
 /// Topic Alias of a PUBLISH: 0 is not allowed ([MQTT-3.3.2-8]).
-pub const TOPIC_ALIAS: Range = Range::new(1, u16::MAX as u64);
+pub const TOPIC_ALIAS: Range = Range::property(PropertyId::TopicAlias);
 /// Subscription Identifier: a variable byte integer, 0 is a Protocol Error (3.8.2.1.2).
-pub const SUBSCRIPTION_IDENTIFIER: Range = Range::new(1, MAX_VARINT as u64);
+pub const SUBSCRIPTION_IDENTIFIER: Range = Range::property(PropertyId::SubscriptionIdentifier);
 /// A TCP port to connect to.
 pub const PORT: Range = Range::new(1, u16::MAX as u64);
 /// The send queue's limits, in messages and in bytes (a queue of 0 could take nothing).
@@ -103,6 +116,20 @@ pub fn disconnect_reason_code(field: &str, value: impl Into<i128>) -> Result<Dis
     let v: u8 = REASON_CODE.check(field, value)?;
     DisconnectReasonCode::try_from(v)
         .map_err(|_| Error::InvalidArgument(format!("{field} {v} is not a DISCONNECT reason code")))
+}
+
+/// The Session Expiry Interval for a DISCONNECT, given the one the client connected with:
+/// [MQTT-3.14.2-2] a non-zero value after CONNECT sent 0 is refused
+/// ([`crate::session::check_disconnect_session_expiry`], the rule the engine applies).
+///
+/// ```
+/// use tether_core::validate;
+/// assert_eq!(validate::disconnect_session_expiry(3600, Some(0)).unwrap(), Some(0));
+/// assert!(validate::disconnect_session_expiry(0, Some(60)).is_err());
+/// ```
+pub fn disconnect_session_expiry(connect: u32, disconnect: Option<u32>) -> Result<Option<u32>, Error> {
+    crate::session::check_disconnect_session_expiry(Some(connect), disconnect)?;
+    Ok(disconnect)
 }
 
 /// A duration given in (fractional) seconds: finite, not negative, within [`SECONDS`].
@@ -142,35 +169,10 @@ pub fn connect_timeout(field: &str, timeout: Duration) -> Result<Duration, Error
     Ok(timeout)
 }
 
-/// The range of an integer property, or None for a property that is not an integer.
+/// The range of an integer property, or None for a property that is not an integer: the
+/// codec's table ([`PropertyId::value_range`]).
 pub fn property(id: PropertyId) -> Option<Range> {
-    use PropertyId::*;
-    Some(match id {
-        PayloadFormatIndicator
-        | RequestProblemInformation
-        | RequestResponseInformation
-        | MaximumQoS
-        | RetainAvailable
-        | WildcardSubscriptionAvailable
-        | SubscriptionIdentifierAvailable
-        | SharedSubscriptionAvailable => FLAG,
-        ServerKeepAlive | TopicAliasMaximum => TWO_BYTE,
-        ReceiveMaximum => RECEIVE_MAXIMUM,
-        TopicAlias => TOPIC_ALIAS,
-        MessageExpiryInterval | SessionExpiryInterval | WillDelayInterval => FOUR_BYTE,
-        MaximumPacketSize => MAXIMUM_PACKET_SIZE,
-        SubscriptionIdentifier => SUBSCRIPTION_IDENTIFIER,
-        ContentType
-        | ResponseTopic
-        | CorrelationData
-        | AssignedClientIdentifier
-        | AuthenticationMethod
-        | AuthenticationData
-        | ResponseInformation
-        | ServerReference
-        | ReasonString
-        | UserProperty => return None,
-    })
+    id.value_range().map(Range::of)
 }
 
 /// A value of the integer property `id`, named by the property's MQTT name.
@@ -203,6 +205,7 @@ pub fn subscriptions(subscriptions: &[Subscription], properties: &SubscribePrope
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::MAX_VARINT;
 
     fn message(e: Error) -> String {
         match e {

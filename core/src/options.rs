@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::validate::{self, Range};
-use super::Error;
 use crate::codec::{validate_topic_name, ConnectProperties, LastWill};
 use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
+use crate::validate::{self, Range};
+use crate::Error;
 
 /// What a before-connect hook may change for the next attempt.
 #[derive(Debug, Clone)]
@@ -299,6 +299,24 @@ impl MqttOptions {
         self
     }
 
+    /// A hook called before each connection attempt (every reconnect too), for example to
+    /// refresh a token: it may change the credentials of the [`ConnectAttempt`].
+    ///
+    /// The hook runs on tokio's blocking pool, not on a runtime worker, so it may block (read
+    /// a file, ask a token service) without stalling other clients on the runtime; the
+    /// attempt waits for it. Keep it short all the same: the client takes no requests while
+    /// it runs.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tether_core::MqttOptions;
+    /// let mut options = MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+    /// options.set_before_connect(|attempt| {
+    ///     // e.g. a fresh token from a file or a service, read synchronously
+    ///     attempt.username = Some("sensor-1".into());
+    ///     attempt.password = Some(Bytes::from(format!("token-{}", attempt.attempt)));
+    /// });
+    /// ```
     pub fn set_before_connect(
         &mut self,
         hook: impl Fn(&mut ConnectAttempt) + Send + Sync + 'static,
@@ -307,6 +325,43 @@ impl MqttOptions {
         self
     }
 
+    /// Enhanced authentication (4.12) with `authenticator`, for CONNECT and for
+    /// [`crate::AsyncClient::reauthenticate`].
+    ///
+    /// The contract: the engine calls the authenticator synchronously, on a runtime worker
+    /// thread, while it handles CONNECT, AUTH and CONNACK (the session engine does no IO and
+    /// cannot wait). Its methods must therefore return quickly and never block: no network
+    /// calls, no waiting on locks or channels, no blocking tether calls. Work that takes time
+    /// (fetching a token) belongs in [`MqttOptions::set_before_connect`], which runs on the
+    /// blocking pool, or in the application before it connects; hand the result to the
+    /// authenticator through shared state it only reads.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use bytes::Bytes;
+    /// use tether_core::session::Authenticator;
+    /// use tether_core::MqttOptions;
+    ///
+    /// /// Sends a token fetched ahead of time; never blocks.
+    /// struct Token(Arc<Mutex<Bytes>>);
+    /// impl Authenticator for Token {
+    ///     fn method(&self) -> &str { "token" }
+    ///     fn initial_data(&mut self) -> Option<Bytes> {
+    ///         Some(tether_core::sync::lock(&self.0).clone())
+    ///     }
+    ///     fn challenge(&mut self, _data: Option<&Bytes>) -> Result<Option<Bytes>, String> {
+    ///         Err("the token method has no second step".into())
+    ///     }
+    /// }
+    ///
+    /// let token = Arc::new(Mutex::new(Bytes::from_static(b"initial")));
+    /// let mut options = MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+    /// options.set_authenticator(Box::new(Token(token.clone())));
+    /// // The slow refresh happens off the runtime, before each attempt:
+    /// options.set_before_connect(move |_attempt| {
+    ///     *tether_core::sync::lock(&token) = Bytes::from_static(b"refreshed");
+    /// });
+    /// ```
     pub fn set_authenticator(&mut self, authenticator: Box<dyn Authenticator>) -> &mut Self {
         self.authenticator = Some(Arc::new(Mutex::new(authenticator)));
         self

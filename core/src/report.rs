@@ -1,11 +1,19 @@
-//! What a flush tells the application: how many deliveries completed since the previous
-//! flush, and which failed. A failure is never silent: a flush that covers one returns
-//! [`crate::Error::DeliveryFailed`] with this report.
+//! What requests answer: a flush tells the application how many deliveries completed since
+//! the previous flush, and which failed (a failure is never silent: a flush that covers one
+//! returns [`crate::Error::DeliveryFailed`] with this report); a subscribe answers with its
+//! reason codes.
 
-use crate::codec::PacketId;
+use crate::codec::{AckProperties, PacketId, SubAckReasonCode};
+
+/// The answer to a subscribe: one reason code per filter, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeOutcome {
+    pub reason_codes: Vec<SubAckReasonCode>,
+    pub properties: AckProperties,
+}
 
 /// How many of the first failures a report names (the count covers them all).
-pub const REPORTED_FAILURES: usize = 8;
+pub(crate) const REPORTED_FAILURES: usize = 8;
 
 /// One failed delivery, as a flush reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +47,7 @@ pub struct FlushReport {
     pub completed: u64,
     /// Deliveries that failed.
     pub failed: u64,
-    /// The first [`REPORTED_FAILURES`] of the failures, in the order they happened.
+    /// The first failures (at most 8), in the order they happened.
     pub first_failures: Vec<DeliveryFailure>,
 }
 
