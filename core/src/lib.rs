@@ -16,6 +16,7 @@
 //! ```
 
 pub mod codec;
+pub mod dispatch;
 pub mod runtime;
 pub mod session;
 pub mod store;
