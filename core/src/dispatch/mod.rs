@@ -33,8 +33,9 @@
 //!     fn enter(&mut self, run: &mut dyn FnMut(&mut dyn Handler)) {
 //!         run(self)
 //!     }
-//!     fn on_message(&mut self, m: Message) {
-//!         println!("{}: {:?}", m.topic, m.payload)
+//!     fn on_message(&mut self, m: Message) -> Option<Message> {
+//!         println!("{}: {:?}", m.topic, m.payload);
+//!         None
 //!     }
 //!     fn on_connect(&mut self, ack: &ConnAck) {
 //!         println!("connected, session present: {}", ack.session_present)
@@ -62,10 +63,11 @@ mod inbox;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::codec::ConnAck;
@@ -166,8 +168,10 @@ pub trait Handler: Send + 'static {
     /// drops those events (Python, while the interpreter shuts down).
     fn enter(&mut self, run: &mut dyn FnMut(&mut dyn Handler));
 
-    /// A received message (only while [`Dispatcher::set_on_message`] is on).
-    fn on_message(&mut self, message: Message);
+    /// A received message (only while [`Dispatcher::set_on_message`] is on). Returns it when
+    /// no callback took it (removed in the meantime): it then goes to the inbox, in order,
+    /// after [`Handler::enter`] returns.
+    fn on_message(&mut self, message: Message) -> Option<Message>;
 
     /// A CONNACK that accepted the connection (reason code below 0x80).
     fn on_connect(&mut self, ack: &ConnAck);
@@ -223,13 +227,24 @@ struct State {
     on_message: AtomicBool,
     stop: AtomicBool,
     wake: tokio::sync::Notify,
-    thread_id: OnceLock<ThreadId>,
 }
 
 impl State {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
+
+    /// What the dispatch thread records in `DISPATCHING`.
+    fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+}
+
+thread_local! {
+    /// On a dispatch thread, the key of its dispatcher's state; 0 elsewhere. A plain
+    /// thread-local rather than `std::thread::current()`, which allocates on threads that
+    /// Rust did not start (valgrind counts that as a leak in C programs).
+    static DISPATCHING: Cell<usize> = const { Cell::new(0) };
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -264,7 +279,6 @@ impl Dispatcher {
                 on_message: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 wake: tokio::sync::Notify::new(),
-                thread_id: OnceLock::new(),
             }),
             name: options.thread_name,
             handler: Mutex::new(Some(handler)),
@@ -307,7 +321,8 @@ impl Dispatcher {
     /// True on this dispatcher's thread, that is inside one of its handler's callbacks: a
     /// call that would wait for this client there would wait for itself.
     pub fn is_dispatch_thread(&self) -> bool {
-        self.state.thread_id.get() == Some(&std::thread::current().id())
+        let key = self.state.key();
+        DISPATCHING.try_with(|d| d.get() == key).unwrap_or(false)
     }
 
     /// Stops the dispatch thread after the callback it is in (no other callback follows) and
@@ -329,10 +344,10 @@ impl Dispatcher {
     /// thread ends after the current callback) and returns false; false also when the
     /// thread still runs after `timeout`.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
-        let Some(handle) = lock(&self.thread).take() else { return true };
-        if handle.thread().id() == std::thread::current().id() {
+        if self.is_dispatch_thread() {
             return false;
         }
+        let Some(handle) = lock(&self.thread).take() else { return true };
         if let Some(t) = timeout {
             let deadline = Instant::now() + t;
             while !handle.is_finished() && Instant::now() < deadline {
@@ -500,9 +515,10 @@ fn guarded(what: &str, f: impl FnOnce()) {
     }
 }
 
-fn call(handler: &mut dyn Handler, item: Item) {
+/// Calls the handler for one item; a message it did not take goes to `returned`.
+fn call(handler: &mut dyn Handler, item: Item, returned: &mut Vec<Message>) {
     match item {
-        Item::Message(m) => guarded("message", || handler.on_message(m)),
+        Item::Message(m) => guarded("message", || returned.extend(handler.on_message(m))),
         Item::Connect(ack) => guarded("connect", || handler.on_connect(&ack)),
         Item::Disconnect(d) => guarded("disconnect", || handler.on_disconnect(&d)),
         Item::Deliveries(d) => guarded("delivery", || handler.on_deliveries(d)),
@@ -539,6 +555,7 @@ fn handle_batch(state: &State, handler: &mut Box<dyn Handler>, batch: Vec<Event>
             run.push(i);
         }
         let mut run = run.into_iter();
+        let mut returned = Vec::new();
         guarded("enter", || {
             handler.enter(&mut |h| {
                 if on_message {
@@ -547,23 +564,29 @@ fn handle_batch(state: &State, handler: &mut Box<dyn Handler>, batch: Vec<Event>
                         if state.stopped() {
                             return;
                         }
-                        call(h, Item::Message(m));
+                        call(h, Item::Message(m), &mut returned);
                     }
                 }
                 for item in run.by_ref() {
                     if state.stopped() {
                         return;
                     }
-                    call(h, item);
+                    call(h, item, &mut returned);
                 }
             })
         });
+        // Outside `enter`: the inbox may have to wait for room.
+        for m in returned {
+            if !state.inbox.push(m, || state.stopped(), || false) {
+                return;
+            }
+        }
     }
 }
 
 /// The dispatch thread: batches of events in order until stopped or the client is gone.
 fn run(state: Arc<State>, mut handler: Box<dyn Handler>) {
-    let _ = state.thread_id.set(std::thread::current().id());
+    DISPATCHING.with(|d| d.set(state.key()));
     let rt = crate::runtime::shared();
     while !state.stopped() {
         // Under load events come in bursts: take what is there without entering the runtime

@@ -35,7 +35,7 @@ impl Handler for Recorder {
         run(self)
     }
 
-    fn on_message(&mut self, message: Message) {
+    fn on_message(&mut self, message: Message) -> Option<Message> {
         let _ = self.seen.send(Seen::Message(message.topic.clone()));
         if let Some((client, topic)) = &self.echo {
             if message.topic != *topic {
@@ -43,6 +43,7 @@ impl Handler for Recorder {
                 let _ = self.seen.send(Seen::Published(r.is_ok()));
             }
         }
+        None
     }
 
     fn on_connect(&mut self, ack: &ConnAck) {
