@@ -2,11 +2,8 @@
 //! built on).
 
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,8 +22,8 @@ use crate::delivery::Delivery;
 use crate::disconnect::DisconnectInfo;
 use crate::message::Message;
 use crate::props::{ConnAck, ConnectProperties, PublishProperties, Will};
-use crate::shared::{lock, Shared, Slot};
-use crate::{convert, errors, wait_slice};
+use crate::shared::{Shared, Slot};
+use crate::{convert, errors, lock, wait_slice};
 
 thread_local! {
     static ASYNC_FLAVOUR: Cell<bool> = const { Cell::new(false) };
@@ -187,20 +184,6 @@ fn seconds_text(limit: Option<Duration>) -> String {
     limit.map(|d| format!("{} s", d.as_secs_f64())).unwrap_or_else(|| "the time allowed".into())
 }
 
-struct NoopWake;
-impl Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
-
-/// Polls a future once (it has not had to wait: a publish the client took at once).
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let waker = Waker::from(Arc::new(NoopWake));
-    match Pin::new(fut).poll(&mut Context::from_waker(&waker)) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
-    }
-}
-
 /// The arguments of a subscribe, checked.
 struct SubscribeArgs {
     subscriptions: Vec<Subscription>,
@@ -357,6 +340,17 @@ impl Client {
             }
         }
         Ok(PublishArgs { topic, payload, qos, retain, properties })
+    }
+
+    /// Publishes if the client takes the message now; `None` when it would have to wait for
+    /// room.
+    fn try_publish(&self, py: Python<'_>, a: &PublishArgs) -> PyResult<Option<tether_core::Delivery>> {
+        let core = &self.shared.core;
+        match core.try_publish(a.topic.clone(), a.qos, a.retain, a.payload.clone(), a.properties.clone()) {
+            Ok(d) => Ok(Some(d)),
+            Err(tether_core::Error::QueueFull(_)) => Ok(None),
+            Err(e) => Err(errors::to_py(py, &e)),
+        }
     }
 
     fn delivery(&self, py: Python<'_>, d: tether_core::Delivery, qos: QoS) -> PyResult<Py<Delivery>> {
@@ -666,15 +660,7 @@ impl Client {
     ) -> PyResult<Py<Delivery>> {
         let a = self.publish_args(py, topic, payload, qos, retain, properties)?;
         let qos = a.qos;
-        let mut fut = Box::pin(self.shared.core.publish_with_properties(
-            a.topic,
-            a.qos,
-            a.retain,
-            a.payload,
-            a.properties,
-        ));
-        if let Some(r) = poll_once(&mut fut) {
-            let d = r.map_err(|e| errors::to_py(py, &e))?;
+        if let Some(d) = self.try_publish(py, &a)? {
             return self.delivery(py, d, qos);
         }
         // The send queue is full and the client waits for room.
@@ -684,6 +670,13 @@ impl Client {
                 "the send queue is full; publish() cannot wait for room inside a callback of the same client",
             ));
         }
+        let mut fut = Box::pin(self.shared.core.publish_with_properties(
+            a.topic,
+            a.qos,
+            a.retain,
+            a.payload,
+            a.properties,
+        ));
         let rt = tether_core::runtime::shared();
         for _ in 0..u64::MAX {
             let r =
@@ -804,7 +797,9 @@ impl Client {
         self.set_slot(Slot::Message, value)
     }
 
-    /// Called with the `ConnAck` of every connection (the first and each automatic reconnect).
+    /// Called with the `ConnAck` of every connection the server accepts (the first and each
+    /// automatic reconnect). A CONNACK that refuses the connection goes to `on_disconnect`
+    /// (`info.by == "refused"`), in the C face as well.
     #[getter]
     fn get_on_connect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.shared.callback(py, Slot::Connect)
@@ -815,9 +810,10 @@ impl Client {
         self.set_slot(Slot::Connect, value)
     }
 
-    /// Called when a connection ends, as `fn(reason_code)` or `fn(reason_code, info)`.
-    /// `reason_code` (int) keeps its old values: 0 after `disconnect()`, the server's
-    /// DISCONNECT reason code, 0x8D for the client's keep-alive timeout, 0x80 when the
+    /// Called when a connection ends or a CONNACK refuses one, as `fn(reason_code)` or
+    /// `fn(reason_code, info)`. `reason_code` (int) is the same number the C face's
+    /// on_disconnect gets: 0 after `disconnect()`, the server's DISCONNECT reason code, the
+    /// refusing CONNACK's, 0x8D for the client's keep-alive timeout, 0x80 when the
     /// connection was lost without one, so 0x80 and 0x8D alone do not say who ended it. A
     /// callback with two positional parameters also gets a `DisconnectInfo` (`.by`,
     /// `.reason_code`, `.reason_string`), which does:
@@ -998,14 +994,13 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let a = self.publish_args(py, topic, payload, qos, retain, properties)?;
         let qos = a.qos;
-        let core = self.shared.core.clone();
-        let mut fut = Box::pin(async move {
-            core.publish_with_properties(a.topic, a.qos, a.retain, a.payload, a.properties).await
-        });
-        if let Some(r) = poll_once(&mut fut) {
-            let d = r.map_err(|e| errors::to_py(py, &e))?;
+        if let Some(d) = self.try_publish(py, &a)? {
             return Ok(self.delivery(py, d, qos)?.into_bound(py).into_any());
         }
+        let core = self.shared.core.clone();
+        let fut = async move {
+            core.publish_with_properties(a.topic, a.qos, a.retain, a.payload, a.properties).await
+        };
         let client = self.shared.clone();
         aio::spawn(py, async move {
             let r = fut.await;
@@ -1068,7 +1063,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let limit = convert::timeout(py, timeout)?;
         self.shared.ensure_dispatch();
-        if let Some(m) = self.shared.pop() {
+        if let Some(m) = self.shared.dispatcher.try_recv() {
             return Ok(Bound::new(py, Message::new(m, Arc::downgrade(&self.shared)))?.into_any());
         }
         if self.shared.drained() {
@@ -1076,20 +1071,7 @@ impl Client {
         }
         let shared = self.shared.clone();
         aio::spawn(py, async move {
-            let wait = async {
-                loop {
-                    let notified = shared.queue_notify.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    if let Some(m) = shared.pop() {
-                        return Some(m);
-                    }
-                    if shared.drained() {
-                        return None;
-                    }
-                    notified.await;
-                }
-            };
+            let wait = shared.dispatcher.recv_async(|| !shared.active.load(Ordering::Acquire));
             let got = match limit {
                 Some(t) => tokio::time::timeout(t, wait).await.ok().flatten(),
                 None => wait.await,
@@ -1097,7 +1079,12 @@ impl Client {
             match got {
                 Some(m) => {
                     let weak = Arc::downgrade(&shared);
-                    let requeue: Requeue = Some((weak.clone(), m.clone()));
+                    let back = (weak.clone(), m.clone());
+                    let requeue: Requeue = Some(Box::new(move || {
+                        if let Some(client) = back.0.upgrade() {
+                            client.dispatcher.push_front(back.1);
+                        }
+                    }));
                     (aio::outcome(move |py| Ok(Py::new(py, Message::new(m, weak))?.into_any())), requeue)
                 }
                 None => (aio::outcome(|py| Ok(py.None())), None),
@@ -1125,11 +1112,7 @@ impl Client {
             Some(v) if !v.is_callable() => {
                 return Err(PyTypeError::new_err(format!(
                     "{} must be callable or None, not {}",
-                    match slot {
-                        Slot::Message => "on_message",
-                        Slot::Connect => "on_connect",
-                        Slot::Disconnect => "on_disconnect",
-                    },
+                    slot.name(),
                     convert::type_name(&v)
                 )))
             }
@@ -1180,7 +1163,7 @@ fn recv_blocking(
     limit: Option<Duration>,
 ) -> PyResult<Option<Py<Message>>> {
     let message = |py: Python<'_>, m| Py::new(py, Message::new(m, Arc::downgrade(shared))).map(Some);
-    if let Some(m) = shared.pop() {
+    if let Some(m) = shared.dispatcher.try_recv() {
         return message(py, m);
     }
     shared.refuse_in_callback(py, "recv()")?;
@@ -1191,7 +1174,7 @@ fn recv_blocking(
             return Ok(None);
         }
         let slice = wait_slice(deadline);
-        if let Some(m) = py.detach(|| shared.pop_wait(slice)) {
+        if let Some(m) = py.detach(|| shared.dispatcher.recv_timeout(Some(slice))) {
             return message(py, m);
         }
         py.check_signals()?;
