@@ -13,6 +13,8 @@
 // Deadlines of the blocking waits are read from the clock (the core's sans-IO rule does not
 // apply to this face).
 #![allow(clippy::disallowed_methods)]
+// No unsafe code: pyo3 wraps every call into the interpreter.
+#![forbid(unsafe_code)]
 
 mod aio;
 mod client;
