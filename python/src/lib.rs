@@ -23,6 +23,7 @@ mod delivery;
 mod disconnect;
 mod errors;
 mod message;
+mod options;
 mod props;
 mod shared;
 
@@ -61,7 +62,7 @@ fn _async_client<'py>(
     args: &Bound<'py, PyTuple>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    client::with_async_flavour(|| py.get_type::<client::Client>().call(args, kwargs))
+    options::with_async_flavour(|| py.get_type::<client::Client>().call(args, kwargs))
 }
 
 /// Registered with `atexit`: stops the dispatch threads before the interpreter finalizes.
