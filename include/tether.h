@@ -57,6 +57,12 @@
 #define TETHER_DISCONNECT_LOST 4
 
 /**
+ * `tether_on_disconnect_ex_callback`'s `by`: the server refused the connection in its
+ * CONNACK (`reason_code` and `reason_string` are the CONNACK's; 0x80 or above).
+ */
+#define TETHER_DISCONNECT_REFUSED 5
+
+/**
  * `timeout_ms` value: do not wait. The request is sent and the call returns at once
  * (allowed from inside a callback); its outcome arrives through the callbacks.
  */
@@ -417,6 +423,11 @@ typedef uint32_t tether_result;
  * returns `TETHER_WOULD_DEADLOCK` without doing anything; `tether_client_free` is deferred
  * until the callback returns.
  *
+ * Which callback hears what (the same story as the Python face): on_connect for every
+ * CONNACK that accepts the connection; on_disconnect (and on_disconnect_ex) for every end of
+ * a connection and for every CONNACK that refuses one, with the CONNACK's reason code; a
+ * connection lost without DISCONNECT gives on_disconnect the reason code 0x80.
+ *
  * Timeouts are in milliseconds: `TETHER_NO_WAIT` (0) sends a request without waiting for
  * its answer, `TETHER_WAIT_FOREVER` waits as long as it takes.
  *
@@ -495,23 +506,27 @@ typedef struct tether_properties tether_properties;
 typedef void (*tether_on_message_callback)(void *user_data, const tether_message *message);
 
 /**
- * Called for each CONNACK, on the client's dispatch thread (automatic reconnects included):
- * `reason_code` 0 means connected, with `session_present` telling whether the server
- * resumed the session; a reason code of 0x80 or above means the server refused the
- * connection (no on_disconnect follows that).
+ * Called for each CONNACK that accepts the connection, on the client's dispatch thread
+ * (automatic reconnects included): `session_present` tells whether the server resumed the
+ * session; `reason_code` is the CONNACK's, always below 0x80 (0 = success). A CONNACK that
+ * refuses the connection goes to on_disconnect instead (cause `TETHER_CONNECTION_REFUSED`,
+ * on_disconnect_ex `TETHER_DISCONNECT_REFUSED`), as in the Python face.
  */
 typedef void (*tether_on_connect_callback)(void *user_data,
                                            bool session_present,
                                            uint8_t reason_code);
 
 /**
- * Called when an established connection ends, on the client's dispatch thread.
- * `reason_code` is the DISCONNECT reason code that was sent or received (0x8D for a
- * keep-alive timeout; 0 when the connection was simply lost). `cause` is `TETHER_OK` when
+ * Called when a connection ends, or when the server refuses one in its CONNACK, on the
+ * client's dispatch thread. `reason_code` is the DISCONNECT reason code that was sent or
+ * received, the refusing CONNACK's reason code, 0x8D for the client's keep-alive timeout,
+ * and 0x80 (Unspecified error) when the connection was lost without DISCONNECT: the same
+ * numbers as the Python face's `on_disconnect(reason_code)`. `cause` is `TETHER_OK` when
  * the application asked for it (`tether_client_disconnect`), `TETHER_IO` when the
  * connection was lost, `TETHER_TIMEOUT` after a keep-alive timeout, `TETHER_DISCONNECTED` when
  * the server sent DISCONNECT, `TETHER_PROTOCOL_ERROR` when tether closed the connection
- * because the server broke the protocol. Unless the application asked for it, the client
+ * because the server broke the protocol, `TETHER_CONNECTION_REFUSED` when the CONNACK
+ * refused the connection. Unless the application asked for it, the client
  * reconnects by itself (when reconnect is enabled). To tell a server's DISCONNECT from the
  * client's own keep-alive expiry or a lost link without looking at `cause`, and to read the
  * reason string, use `tether_on_disconnect_ex_callback`.
@@ -521,12 +536,13 @@ typedef void (*tether_on_disconnect_callback)(void *user_data,
                                               tether_result cause);
 
 /**
- * Called when an established connection ends, like `tether_on_disconnect_callback`, but
+ * Called when a connection ends or is refused, like `tether_on_disconnect_callback`, but
  * saying who ended it: `by` is one of `TETHER_DISCONNECT_BY_SERVER`,
- * `TETHER_DISCONNECT_BY_CLIENT`, `TETHER_DISCONNECT_KEEP_ALIVE`, `TETHER_DISCONNECT_LOST`.
- * `reason_code` is the reason code of the DISCONNECT received or sent, and 0 when no
- * DISCONNECT was exchanged (`_KEEP_ALIVE`, `_LOST`), so `by` alone tells whether 0 is a
- * real reason code. `reason_string` is that DISCONNECT's reason string, or NULL when it had
+ * `TETHER_DISCONNECT_BY_CLIENT`, `TETHER_DISCONNECT_KEEP_ALIVE`, `TETHER_DISCONNECT_LOST`,
+ * `TETHER_DISCONNECT_REFUSED`. `reason_code` is the reason code of the DISCONNECT received
+ * or sent (or of the refusing CONNACK), and 0 when no such packet was exchanged
+ * (`_KEEP_ALIVE`, `_LOST`), so `by` alone tells whether 0 is a real reason code.
+ * `reason_string` is that packet's reason string, or NULL when it had
  * none; it is borrowed: valid until the callback returns (copy it to keep it). Set it with
  * `tether_client_set_on_disconnect_ex`.
  *
@@ -633,8 +649,8 @@ void tether_client_free(tether_client *client);
 
 /**
  * Sets (or with NULL removes) the on_message callback. With no on_message callback,
- * messages wait for `tether_client_recv` instead (and those already waiting stay there
- * when a callback is set later): set it before `tether_client_connect`.
+ * messages wait for `tether_client_recv` instead; those already waiting when a callback
+ * is set go to it first, in order.
  */
 tether_result tether_client_set_on_message(tether_client *client,
                                            tether_on_message_callback callback,

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod dispatch;
 pub mod runtime;
 pub mod session;
 pub mod store;

@@ -1,7 +1,6 @@
-//! Callback types, the user data they carry, and the thread-local record of which client's
-//! callback the current thread is running (what makes the deadlock checks possible).
+//! Callback types and the user data they carry. Which callback hears what is decided once,
+//! in the core's dispatcher (`tether_core::dispatch`), for the C and Python faces alike.
 
-use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 
 use crate::message::tether_message;
@@ -13,20 +12,24 @@ use crate::result::tether_result;
 pub type tether_on_message_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const tether_message)>;
 
-/// Called for each CONNACK, on the client's dispatch thread (automatic reconnects included):
-/// `reason_code` 0 means connected, with `session_present` telling whether the server
-/// resumed the session; a reason code of 0x80 or above means the server refused the
-/// connection (no on_disconnect follows that).
+/// Called for each CONNACK that accepts the connection, on the client's dispatch thread
+/// (automatic reconnects included): `session_present` tells whether the server resumed the
+/// session; `reason_code` is the CONNACK's, always below 0x80 (0 = success). A CONNACK that
+/// refuses the connection goes to on_disconnect instead (cause `TETHER_CONNECTION_REFUSED`,
+/// on_disconnect_ex `TETHER_DISCONNECT_REFUSED`), as in the Python face.
 pub type tether_on_connect_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, session_present: bool, reason_code: u8)>;
 
-/// Called when an established connection ends, on the client's dispatch thread.
-/// `reason_code` is the DISCONNECT reason code that was sent or received (0x8D for a
-/// keep-alive timeout; 0 when the connection was simply lost). `cause` is `TETHER_OK` when
+/// Called when a connection ends, or when the server refuses one in its CONNACK, on the
+/// client's dispatch thread. `reason_code` is the DISCONNECT reason code that was sent or
+/// received, the refusing CONNACK's reason code, 0x8D for the client's keep-alive timeout,
+/// and 0x80 (Unspecified error) when the connection was lost without DISCONNECT: the same
+/// numbers as the Python face's `on_disconnect(reason_code)`. `cause` is `TETHER_OK` when
 /// the application asked for it (`tether_client_disconnect`), `TETHER_IO` when the
 /// connection was lost, `TETHER_TIMEOUT` after a keep-alive timeout, `TETHER_DISCONNECTED` when
 /// the server sent DISCONNECT, `TETHER_PROTOCOL_ERROR` when tether closed the connection
-/// because the server broke the protocol. Unless the application asked for it, the client
+/// because the server broke the protocol, `TETHER_CONNECTION_REFUSED` when the CONNACK
+/// refused the connection. Unless the application asked for it, the client
 /// reconnects by itself (when reconnect is enabled). To tell a server's DISCONNECT from the
 /// client's own keep-alive expiry or a lost link without looking at `cause`, and to read the
 /// reason string, use `tether_on_disconnect_ex_callback`.
@@ -48,13 +51,17 @@ pub const TETHER_DISCONNECT_KEEP_ALIVE: u8 = 3;
 /// `tether_on_disconnect_ex_callback`'s `by`: the network connection failed or the server
 /// closed it without DISCONNECT (`reason_code` 0, no reason string).
 pub const TETHER_DISCONNECT_LOST: u8 = 4;
+/// `tether_on_disconnect_ex_callback`'s `by`: the server refused the connection in its
+/// CONNACK (`reason_code` and `reason_string` are the CONNACK's; 0x80 or above).
+pub const TETHER_DISCONNECT_REFUSED: u8 = 5;
 
-/// Called when an established connection ends, like `tether_on_disconnect_callback`, but
+/// Called when a connection ends or is refused, like `tether_on_disconnect_callback`, but
 /// saying who ended it: `by` is one of `TETHER_DISCONNECT_BY_SERVER`,
-/// `TETHER_DISCONNECT_BY_CLIENT`, `TETHER_DISCONNECT_KEEP_ALIVE`, `TETHER_DISCONNECT_LOST`.
-/// `reason_code` is the reason code of the DISCONNECT received or sent, and 0 when no
-/// DISCONNECT was exchanged (`_KEEP_ALIVE`, `_LOST`), so `by` alone tells whether 0 is a
-/// real reason code. `reason_string` is that DISCONNECT's reason string, or NULL when it had
+/// `TETHER_DISCONNECT_BY_CLIENT`, `TETHER_DISCONNECT_KEEP_ALIVE`, `TETHER_DISCONNECT_LOST`,
+/// `TETHER_DISCONNECT_REFUSED`. `reason_code` is the reason code of the DISCONNECT received
+/// or sent (or of the refusing CONNACK), and 0 when no such packet was exchanged
+/// (`_KEEP_ALIVE`, `_LOST`), so `by` alone tells whether 0 is a real reason code.
+/// `reason_string` is that packet's reason string, or NULL when it had
 /// none; it is borrowed: valid until the callback returns (copy it to keep it). Set it with
 /// `tether_client_set_on_disconnect_ex`.
 ///
@@ -93,31 +100,4 @@ impl Default for UserData {
     fn default() -> Self {
         UserData(std::ptr::null_mut())
     }
-}
-
-thread_local! {
-    /// The address of the client whose callback this thread is running, or 0.
-    static IN_CALLBACK_OF: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Marks the current thread as running a callback of the client at `client` until dropped.
-pub(crate) struct CallbackScope {
-    previous: usize,
-}
-
-impl CallbackScope {
-    pub(crate) fn enter(client: usize) -> Self {
-        CallbackScope { previous: IN_CALLBACK_OF.with(|c| c.replace(client)) }
-    }
-}
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        IN_CALLBACK_OF.with(|c| c.set(self.previous));
-    }
-}
-
-/// True when the current thread is inside a callback of the client at `client`.
-pub(crate) fn in_callback_of(client: usize) -> bool {
-    IN_CALLBACK_OF.try_with(|c| c.get() == client).unwrap_or(false)
 }

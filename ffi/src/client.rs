@@ -1,34 +1,31 @@
-//! `tether_client`: one MQTT client, its dispatch thread and its inbox for polling.
+//! `tether_client`: one MQTT client, and the calls into C that its dispatcher makes.
 //!
-//! Every client has one dispatch thread (a plain `std::thread`) that takes the core client's
-//! events in order and calls the C callbacks, with no lock held. When no on_message callback
-//! is set, messages go to a bounded inbox instead, read with `tether_client_recv` (and
-//! signalled through `tether_client_event_fd`); a full inbox makes the dispatch thread wait,
-//! which stops the core from reading the socket, so flow control reaches the server.
+//! The dispatch thread, the inbox for polling and what goes to which callback are the core's
+//! (`tether_core::dispatch`, shared with the Python face); this module holds the C callbacks
+//! and calls them. Callbacks are copied out of their lock before the call, so C never runs
+//! with a lock held. When no on_message callback is set, messages wait in the bounded inbox
+//! for `tether_client_recv` (signalled through `tether_client_event_fd`); a full inbox stops
+//! the client from reading the server, so flow control reaches it.
 
-use std::collections::VecDeque;
 use std::ffi::{c_char, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tether_core::codec::{SubscribeProperties, Subscription, SubscriptionOptions};
+use tether_core::dispatch::{Disconnection, DispatchOptions, Dispatcher, Handler};
 use tether_core::validate;
 use tether_core::{
-    Client, DeliveryEvents, DisconnectCause, DisconnectKind, DisconnectReasonCode, Error, Event,
-    PublishOutcome, PublishProperties, ServerAddr,
+    Client, ConnAck, DisconnectCause, DisconnectKind, DisconnectReasonCode, Error, Message,
+    PublishCompletion, PublishProperties, ServerAddr,
 };
-use tokio::sync::Notify;
 
 use crate::boundary::{ffi_boundary, try_bytes, try_ref, try_str, write_opt, write_out};
 use crate::callback::{
-    in_callback_of, tether_on_connect_callback, tether_on_delivery_callback, tether_on_disconnect_callback,
-    tether_on_disconnect_ex_callback, tether_on_message_callback, CallbackScope, UserData,
-    TETHER_DISCONNECT_BY_CLIENT, TETHER_DISCONNECT_BY_SERVER, TETHER_DISCONNECT_KEEP_ALIVE,
-    TETHER_DISCONNECT_LOST,
+    tether_on_connect_callback, tether_on_delivery_callback, tether_on_disconnect_callback,
+    tether_on_disconnect_ex_callback, tether_on_message_callback, UserData, TETHER_DISCONNECT_BY_CLIENT,
+    TETHER_DISCONNECT_BY_SERVER, TETHER_DISCONNECT_KEEP_ALIVE, TETHER_DISCONNECT_LOST,
+    TETHER_DISCONNECT_REFUSED,
 };
 use crate::cast::{self, Castable, OwnershipArc};
 use crate::message::{tether_message, MessageData};
@@ -42,10 +39,6 @@ use crate::signal::Signal;
 pub const TETHER_NO_WAIT: u32 = 0;
 /// `timeout_ms` value: wait as long as it takes.
 pub const TETHER_WAIT_FOREVER: u32 = u32::MAX;
-
-/// How many received messages wait for `tether_client_recv` before the client stops reading
-/// from the server.
-const INBOX_CAPACITY: usize = 1_024;
 
 /// The largest payload MQTT can carry in one PUBLISH (Remaining Length limit less a minimal
 /// header); larger ones are refused before they are copied.
@@ -65,6 +58,11 @@ const MAX_PAYLOAD: usize = 268_435_455 - 16;
 /// `disconnect` with a timeout other than `TETHER_NO_WAIT`; `flush`; `recv` with a timeout)
 /// returns `TETHER_WOULD_DEADLOCK` without doing anything; `tether_client_free` is deferred
 /// until the callback returns.
+///
+/// Which callback hears what (the same story as the Python face): on_connect for every
+/// CONNACK that accepts the connection; on_disconnect (and on_disconnect_ex) for every end of
+/// a connection and for every CONNACK that refuses one, with the CONNACK's reason code; a
+/// connection lost without DISCONNECT gives on_disconnect the reason code 0x80.
 ///
 /// Timeouts are in milliseconds: `TETHER_NO_WAIT` (0) sends a request without waiting for
 /// its answer, `TETHER_WAIT_FOREVER` waits as long as it takes.
@@ -120,25 +118,12 @@ struct Callbacks {
     on_delivery: (tether_on_delivery_callback, UserData),
 }
 
-#[derive(Default)]
-struct Inbox {
-    messages: VecDeque<MessageData>,
-    stopping: bool,
-}
-
-/// The Rust value behind `tether_client`, shared by the C handle and the dispatch thread.
+/// The Rust value behind `tether_client`.
 pub struct ClientShared {
     client: Client,
-    callbacks: Mutex<Callbacks>,
-    inbox: Mutex<Inbox>,
-    /// Signalled when a message enters the inbox (or the client stops).
-    inbox_ready: Condvar,
-    /// Signalled when a message leaves the inbox (or the client stops).
-    inbox_room: Condvar,
-    signal: Signal,
-    stop: AtomicBool,
-    wake: Notify,
-    dispatch: Mutex<Option<JoinHandle<()>>>,
+    dispatcher: Dispatcher,
+    callbacks: Arc<Mutex<Callbacks>>,
+    signal: Arc<Signal>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,21 +135,9 @@ fn timeout_of(ms: u32) -> Option<Duration> {
     (ms != TETHER_WAIT_FOREVER).then(|| Duration::from_millis(u64::from(ms)))
 }
 
-/// What woke the dispatch thread (one at a time, moved straight into `handle`).
-#[allow(clippy::large_enum_variant)]
-enum Wake {
-    Event(Event),
-    Stop,
-    Closed,
-}
-
 impl ClientShared {
-    fn key(&self) -> usize {
-        self as *const ClientShared as usize
-    }
-
     fn in_own_callback(&self) -> bool {
-        in_callback_of(self.key())
+        self.dispatcher.is_dispatch_thread()
     }
 
     /// `TETHER_WOULD_DEADLOCK` when `call` would wait on this client from its own callback.
@@ -200,174 +173,91 @@ impl ClientShared {
             )),
         }
     }
+}
 
-    fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-        lock(&self.inbox).stopping = true;
-        self.inbox_ready.notify_all();
-        self.inbox_room.notify_all();
-    }
+/// The C side of the dispatcher: each event becomes a call of the registered callback,
+/// copied out of its lock first.
+struct CHandler {
+    callbacks: Arc<Mutex<Callbacks>>,
+}
 
-    fn next_wake(&self) -> Wake {
-        if self.stop.load(Ordering::SeqCst) {
-            return Wake::Stop;
-        }
-        let events = self.client.as_async();
-        // Under load events come in bursts: take what is there without entering the runtime
-        // (block_on costs more than the callback it would wait for).
-        if let Some(event) = events.try_recv() {
-            return Wake::Event(event);
-        }
-        tether_core::runtime::shared().block_on(async {
-            tokio::select! {
-                biased;
-                _ = self.wake.notified() => Wake::Stop,
-                event = events.recv() => event.map_or(Wake::Closed, Wake::Event),
-            }
-        })
-    }
-
-    /// Runs one callback with the thread marked as inside this client's callback.
-    fn call(&self, f: impl FnOnce()) {
-        let _scope = CallbackScope::enter(self.key());
-        f();
-    }
-
-    fn deliver_message(&self, message: MessageData) {
-        let (callback, user_data) = lock(&self.callbacks).on_message;
-        match callback {
-            Some(f) => {
-                let ptr = cast::to_const_ptr::<tether_message>(&message);
-                // SAFETY: a function pointer the application registered for this client,
-                // called on the dispatch thread as the header documents, with its own user
-                // data and a message that lives until the call returns.
-                self.call(|| unsafe { f(user_data.0, ptr) });
-            }
-            None => self.push_inbox(message),
-        }
-    }
-
-    fn push_inbox(&self, message: MessageData) {
-        let inbox = lock(&self.inbox);
-        let mut inbox = self
-            .inbox_room
-            .wait_while(inbox, |i| i.messages.len() >= INBOX_CAPACITY && !i.stopping)
-            .unwrap_or_else(|p| p.into_inner());
-        if inbox.stopping {
-            return;
-        }
-        if inbox.messages.is_empty() {
-            self.signal.raise();
-        }
-        inbox.messages.push_back(message);
-        drop(inbox);
-        self.inbox_ready.notify_one();
-    }
-
-    fn on_connect(&self, session_present: bool, reason_code: u8) {
-        let (callback, user_data) = lock(&self.callbacks).on_connect;
-        if let Some(f) = callback {
-            // SAFETY: as in `deliver_message`; plain values only.
-            self.call(|| unsafe { f(user_data.0, session_present, reason_code) });
-        }
-    }
-
-    fn on_disconnect(&self, reason_code: u8, cause: tether_result) {
-        let (callback, user_data) = lock(&self.callbacks).on_disconnect;
-        if let Some(f) = callback {
-            // SAFETY: as in `deliver_message`; plain values only.
-            self.call(|| unsafe { f(user_data.0, reason_code, cause) });
-        }
-    }
-
-    fn on_disconnect_ex(&self, cause: &DisconnectCause) {
-        let (callback, user_data) = lock(&self.callbacks).on_disconnect_ex;
-        let Some(f) = callback else { return };
-        let by = match cause.kind() {
-            DisconnectKind::Server => TETHER_DISCONNECT_BY_SERVER,
-            DisconnectKind::Client => TETHER_DISCONNECT_BY_CLIENT,
-            DisconnectKind::KeepAliveTimeout => TETHER_DISCONNECT_KEEP_ALIVE,
-            DisconnectKind::ConnectionLost => TETHER_DISCONNECT_LOST,
-            // on_connect reports refusals; the caller never passes one here.
-            DisconnectKind::Refused => return,
-        };
-        // No DISCONNECT exchanged: 0, which `by` qualifies.
-        let reason_code = cause.reason_code().unwrap_or(0);
-        let reason_string = cause.reason_string().map(crate::properties::lossy_cstring);
-        let ptr = reason_string.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-        // SAFETY: as in `deliver_message`; `ptr` is NULL or a string that outlives the call.
-        self.call(|| unsafe { f(user_data.0, by, reason_code, ptr) });
-    }
-
-    fn on_delivery(&self, token: u64, result: tether_result, reason_code: u8) {
-        let (callback, user_data) = lock(&self.callbacks).on_delivery;
-        if let Some(f) = callback {
-            // SAFETY: as in `deliver_message`; plain values only.
-            self.call(|| unsafe { f(user_data.0, token, result, reason_code) });
-        }
-    }
-
-    fn report_delivery(&self, token: u64, result: Result<PublishOutcome, Error>) {
-        match result {
-            Ok(outcome) => self.on_delivery(token, tether_result::TETHER_OK, outcome.reason_code as u8),
-            Err(e) => self.on_delivery(token, result_of_kind(e.kind()), e.reason_code().unwrap_or(0)),
-        }
-    }
-
-    fn handle(&self, event: Event) {
-        match event {
-            Event::Message(m) => self.deliver_message(MessageData::new(m)),
-            Event::Connected(ack) => self.on_connect(ack.session_present, ack.reason_code as u8),
-            Event::Disconnected { cause: DisconnectCause::Refused { reason_code, .. }, .. } => {
-                self.on_connect(false, reason_code as u8)
-            }
-            Event::Disconnected { reason_code, cause } => {
-                let result = match &cause {
-                    DisconnectCause::Local { reason_code, .. } if !reason_code.is_error() => {
-                        tether_result::TETHER_OK
-                    }
-                    DisconnectCause::Local { .. } => tether_result::TETHER_PROTOCOL_ERROR,
-                    DisconnectCause::Server { .. } => tether_result::TETHER_DISCONNECTED,
-                    DisconnectCause::KeepAliveTimeout => tether_result::TETHER_TIMEOUT,
-                    DisconnectCause::Refused { .. } => tether_result::TETHER_CONNECTION_REFUSED,
-                    DisconnectCause::ConnectionLost => tether_result::TETHER_IO,
-                };
-                self.on_disconnect(reason_code.unwrap_or(0), result);
-                self.on_disconnect_ex(&cause);
-            }
-            Event::PublishComplete { token, result, .. } => self.report_delivery(token, result),
-            Event::PublishesComplete(batch) => {
-                for c in batch {
-                    self.report_delivery(c.token, c.result);
-                }
-            }
-            Event::SessionLost { republished, failed } => {
-                tracing::warn!(republished, failed, "the server did not keep the session")
-            }
-            // Reported by the core's own logs; nothing for C to do.
-            // Logged by the core (the log callback): nothing more for C to do.
-            Event::Dropped { .. } | Event::Reconnecting { .. } | Event::DeliveryFailed(_) => {}
-        }
+/// `on_disconnect`'s `cause`.
+fn cause_result(cause: &DisconnectCause) -> tether_result {
+    match cause {
+        DisconnectCause::Local { reason_code, .. } if !reason_code.is_error() => tether_result::TETHER_OK,
+        DisconnectCause::Local { .. } => tether_result::TETHER_PROTOCOL_ERROR,
+        DisconnectCause::Server { .. } => tether_result::TETHER_DISCONNECTED,
+        DisconnectCause::KeepAliveTimeout => tether_result::TETHER_TIMEOUT,
+        DisconnectCause::Refused { .. } => tether_result::TETHER_CONNECTION_REFUSED,
+        DisconnectCause::ConnectionLost => tether_result::TETHER_IO,
     }
 }
 
-/// The dispatch thread: events in order, one callback at a time, until the client is freed.
-fn dispatch(shared: Arc<ClientShared>) {
-    for _ in 0..u64::MAX {
-        match shared.next_wake() {
-            Wake::Event(event) => {
-                // A bug in tether must not end the thread silently: report it and go on.
-                if catch_unwind(AssertUnwindSafe(|| shared.handle(event))).is_err() {
-                    tracing::error!("tether: internal error while dispatching an event");
-                }
-            }
-            Wake::Stop | Wake::Closed => break,
-        }
-        if shared.stop.load(Ordering::SeqCst) {
-            break;
+/// `on_disconnect_ex`'s `by`.
+fn by(kind: DisconnectKind) -> u8 {
+    match kind {
+        DisconnectKind::Server => TETHER_DISCONNECT_BY_SERVER,
+        DisconnectKind::Client => TETHER_DISCONNECT_BY_CLIENT,
+        DisconnectKind::KeepAliveTimeout => TETHER_DISCONNECT_KEEP_ALIVE,
+        DisconnectKind::ConnectionLost => TETHER_DISCONNECT_LOST,
+        DisconnectKind::Refused => TETHER_DISCONNECT_REFUSED,
+    }
+}
+
+impl Handler for CHandler {
+    fn enter(&mut self, run: &mut dyn FnMut(&mut dyn Handler)) {
+        run(self)
+    }
+
+    fn on_message(&mut self, message: Message) -> Option<Message> {
+        let (callback, user_data) = lock(&self.callbacks).on_message;
+        let Some(f) = callback else { return Some(message) };
+        let message = MessageData::new(message);
+        let ptr = cast::to_const_ptr::<tether_message>(&message);
+        // SAFETY: a function pointer the application registered for this client, called on
+        // the dispatch thread as the header documents, with its own user data and a message
+        // that lives until the call returns.
+        unsafe { f(user_data.0, ptr) };
+        None
+    }
+
+    fn on_connect(&mut self, ack: &ConnAck) {
+        let (callback, user_data) = lock(&self.callbacks).on_connect;
+        if let Some(f) = callback {
+            // SAFETY: as in `on_message`; plain values only.
+            unsafe { f(user_data.0, ack.session_present, ack.reason_code as u8) };
         }
     }
+
+    fn on_disconnect(&mut self, d: &Disconnection) {
+        let c = *lock(&self.callbacks);
+        if let (Some(f), user_data) = c.on_disconnect {
+            // SAFETY: as in `on_message`; plain values only.
+            unsafe { f(user_data.0, d.reason_code, cause_result(&d.cause)) };
+        }
+        if let (Some(f), user_data) = c.on_disconnect_ex {
+            // No packet exchanged: 0, which `by` qualifies.
+            let reason_code = d.packet_reason_code().unwrap_or(0);
+            let reason_string = d.reason_string().map(crate::properties::lossy_cstring);
+            let ptr = reason_string.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+            // SAFETY: as in `on_message`; `ptr` is NULL or a string that outlives the call.
+            unsafe { f(user_data.0, by(d.kind), reason_code, ptr) };
+        }
+    }
+
+    fn on_deliveries(&mut self, deliveries: Vec<PublishCompletion>) {
+        for c in deliveries {
+            let (callback, user_data) = lock(&self.callbacks).on_delivery;
+            let Some(f) = callback else { return };
+            let (result, reason_code) = match c.result {
+                Ok(outcome) => (tether_result::TETHER_OK, outcome.reason_code as u8),
+                Err(e) => (result_of_kind(e.kind()), e.reason_code().unwrap_or(0)),
+            };
+            // SAFETY: as in `on_message`; plain values only.
+            unsafe { f(user_data.0, c.token, result, reason_code) };
+        }
+    }
+    // Notices: the core logs them already (the C log callback hears them).
 }
 
 impl tether_client {
@@ -385,25 +275,23 @@ impl tether_client {
             if client_out.is_null() {
                 return Err(Failure::null("client_out"));
             }
-            let signal = Signal::new()
-                .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("cannot make the event fd: {e}")))?;
-            let shared = Arc::new(ClientShared {
-                client: Client::new(options.for_client()),
-                callbacks: Mutex::default(),
-                inbox: Mutex::default(),
-                inbox_ready: Condvar::new(),
-                inbox_room: Condvar::new(),
-                signal,
-                stop: AtomicBool::new(false),
-                wake: Notify::new(),
-                dispatch: Mutex::new(None),
-            });
-            let for_thread = shared.clone();
-            let handle = std::thread::Builder::new()
-                .name("tether-dispatch".into())
-                .spawn(move || dispatch(for_thread))
+            let signal = Arc::new(Signal::new()
+                .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("cannot make the event fd: {e}")))?);
+            let client = Client::new(options.for_client());
+            let callbacks = Arc::new(Mutex::new(Callbacks::default()));
+            let for_inbox = signal.clone();
+            let dispatcher = Dispatcher::new(
+                client.as_async().clone(),
+                Box::new(CHandler { callbacks: callbacks.clone() }),
+                DispatchOptions {
+                    inbox_signal: Some(Box::new(move |ready| if ready { for_inbox.raise() } else { for_inbox.clear() })),
+                    ..DispatchOptions::default()
+                },
+            );
+            dispatcher
+                .start()
                 .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("cannot start the dispatch thread: {e}")))?;
-            *lock(&shared.dispatch) = Some(handle);
+            let shared = Arc::new(ClientShared { client, dispatcher, callbacks, signal });
             write_out!(client_out, cast::to_arc_const_ptr::<tether_client>(shared).cast_mut());
             Ok(())
         }
@@ -422,21 +310,16 @@ impl tether_client {
         ffi_boundary! {
             // SAFETY: the C contract: NULL or a client from `tether_client_new`, freed once.
             let Some(shared) = (unsafe { cast::take_arc(client.cast_const()) }) else { return };
-            shared.stop();
-            let handle = lock(&shared.dispatch).take();
-            if shared.in_own_callback() {
-                // The dispatch thread is running this very call: it ends after the callback
-                // returns and drops the last reference itself.
-                drop(handle);
-            } else if let Some(handle) = handle {
-                let _ = handle.join();
-            }
+            shared.dispatcher.stop();
+            // From the client's own callback this does not wait: the dispatch thread ends
+            // after the callback returns.
+            shared.dispatcher.join(None);
         }
     }
 
     /// Sets (or with NULL removes) the on_message callback. With no on_message callback,
-    /// messages wait for `tether_client_recv` instead (and those already waiting stay there
-    /// when a callback is set later): set it before `tether_client_connect`.
+    /// messages wait for `tether_client_recv` instead; those already waiting when a callback
+    /// is set go to it first, in order.
     #[no_mangle]
     pub extern "C" fn tether_client_set_on_message(
         client: *mut tether_client,
@@ -444,7 +327,9 @@ impl tether_client {
         user_data: *mut c_void,
     ) -> tether_result {
         ffi_boundary! {
-            lock(&try_ref!(client).callbacks).on_message = (callback, UserData(user_data));
+            let shared = try_ref!(client);
+            lock(&shared.callbacks).on_message = (callback, UserData(user_data));
+            shared.dispatcher.set_on_message(callback.is_some());
             Ok(())
         }
     }
@@ -510,9 +395,7 @@ impl tether_client {
             let shared = try_ref!(client);
             lock(&shared.callbacks).on_delivery = (callback, UserData(user_data));
             // Without a callback nobody reads delivery events: skip making them.
-            // Batched: one event per turn of the client instead of one per message.
-            let mode = if callback.is_some() { DeliveryEvents::Batched } else { DeliveryEvents::Off };
-            shared.client.as_async().set_delivery_events(mode);
+            shared.dispatcher.report_deliveries(callback.is_some());
             Ok(())
         }
     }
@@ -772,29 +655,20 @@ impl tether_client {
             if message_out.is_null() {
                 return Err(Failure::null("message_out"));
             }
-            if lock(&shared.callbacks).on_message.0.is_some() {
+            if shared.dispatcher.has_on_message() {
                 return Err(Failure::new(
                     tether_result::TETHER_INVALID_STATE,
                     "tether_client_recv needs a client without an on_message callback",
                 ));
             }
             shared.may_wait("tether_client_recv", timeout_ms)?;
-            let inbox = lock(&shared.inbox);
-            let not_ready = |i: &mut Inbox| i.messages.is_empty() && !i.stopping;
-            let mut inbox = match timeout_of(timeout_ms) {
-                None => shared.inbox_ready.wait_while(inbox, not_ready).unwrap_or_else(|p| p.into_inner()),
-                Some(t) => {
-                    shared.inbox_ready.wait_timeout_while(inbox, t, not_ready).unwrap_or_else(|p| p.into_inner()).0
-                }
+            let message = match timeout_ms {
+                TETHER_NO_WAIT => shared.dispatcher.try_recv(),
+                ms => shared.dispatcher.recv_timeout(timeout_of(ms)),
             };
-            let Some(message) = inbox.messages.pop_front() else {
+            let Some(message) = message.map(MessageData::new) else {
                 return Err(Failure::new(tether_result::TETHER_TIMEOUT, format!("no message within {timeout_ms} ms")));
             };
-            if inbox.messages.is_empty() {
-                shared.signal.clear();
-            }
-            drop(inbox);
-            shared.inbox_room.notify_one();
             write_out!(message_out, cast::to_boxed_mut_ptr::<tether_message>(message));
             Ok(())
         }
@@ -827,7 +701,7 @@ impl tether_client {
         ffi_boundary! {
             let shared = try_ref!(client);
             let s = shared.client.stats();
-            let inbox = lock(&shared.inbox).messages.len() as u64;
+            let inbox = shared.dispatcher.inbox_len() as u64;
             write_out!(stats_out, tether_stats {
                 messages_in: s.messages_in,
                 messages_out: s.messages_out,
@@ -868,36 +742,18 @@ fn publish(
     } else {
         // From this client's own callback: take the message only if the client can take it
         // now. Waiting here would wait for progress that may need this very thread.
-        let publishing =
-            shared.client.as_async().publish_with_properties(topic, qos, retain, payload, properties);
-        match poll_once(publishing) {
-            Some(result) => result?,
-            None => {
+        match shared.client.as_async().try_publish(topic, qos, retain, payload, properties) {
+            Err(Error::QueueFull(_)) => {
                 return Err(Failure::new(
                     tether_result::TETHER_QUEUE_FULL,
                     "the send queue is full and this call comes from the client's own callback, \
                      where waiting for room could deadlock",
                 ))
             }
+            other => other?,
         }
     };
     Ok(delivery.token())
-}
-
-/// Polls a future once; dropping it afterwards cancels it (a tokio channel send that did
-/// not complete sends nothing).
-fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
-    struct NoWake;
-    impl std::task::Wake for NoWake {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = std::task::Waker::from(Arc::new(NoWake));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
 }
 
 /// Sends one SUBSCRIBE; the SUBACK reason code unless told not to wait.

@@ -3,23 +3,64 @@
 //! per call, no polling: the loop sleeps until the answer arrives. Cancelling the asyncio
 //! future drops the Rust future; a received message whose `recv()` was cancelled in the last
 //! instant is put back at the head of the queue, never lost.
+//!
+//! A leaf: it knows asyncio, the core and the exceptions, not the client. The bookkeeping of
+//! awaited deliveries ([`DeliveryWaiters`]) lives here, beside the futures it resolves.
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Mutex, Weak};
+use std::sync::Mutex;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use tether_core::Message as CoreMessage;
+use tether_core::Delivery as CoreDelivery;
 
-use crate::delivery::Delivery;
 use crate::errors;
-use crate::shared::{lock, AsyncWaiter, Shared, FINALIZING};
+use crate::{lock, FINALIZING};
+
+/// An asyncio future waiting for a delivery, and its loop.
+pub(crate) struct AsyncWaiter {
+    pub event_loop: Py<PyAny>,
+    pub future: Py<PyAny>,
+}
+
+pub(crate) type DeliveryResult = Result<tether_core::PublishOutcome, tether_core::Error>;
+
+/// How many recent delivery outcomes are remembered for late waiters.
+const RECENT: usize = 1024;
+
+/// asyncio waiters of deliveries (AsyncClient), by token. The core may report a delivery
+/// complete an instant before its `Delivery` says so; the recent outcomes cover a waiter that
+/// registers in that instant.
+#[derive(Default)]
+pub(crate) struct DeliveryWaiters {
+    pub waiting: HashMap<u64, Vec<AsyncWaiter>>,
+    recent: VecDeque<(u64, DeliveryResult)>,
+}
+
+impl DeliveryWaiters {
+    fn remember(&mut self, token: u64, result: &DeliveryResult) {
+        if self.recent.len() >= RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((token, result.clone()));
+    }
+
+    /// Remembers a completed delivery; true when somebody waits for it.
+    pub(crate) fn completed(&mut self, token: u64, result: &DeliveryResult) -> bool {
+        self.remember(token, result);
+        self.waiting.contains_key(&token)
+    }
+
+    fn recent(&self, token: u64) -> Option<DeliveryResult> {
+        self.recent.iter().rev().find(|(t, _)| *t == token).map(|(_, r)| r.clone())
+    }
+}
 
 /// How to turn the result into Python, run once attached.
 pub(crate) type Outcome = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
 
-/// A message to put back if nobody takes it.
-pub(crate) type Requeue = Option<(Weak<Shared>, CoreMessage)>;
+/// Puts a received message back if nobody takes it.
+pub(crate) type Requeue = Option<Box<dyn FnOnce() + Send>>;
 
 pub(crate) fn outcome(
     f: impl for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send + 'static,
@@ -36,10 +77,8 @@ struct Resolve {
 
 impl Resolve {
     fn requeue(&self) {
-        if let Some((client, message)) = lock(&self.requeue).take() {
-            if let Some(client) = client.upgrade() {
-                client.push_front(message);
-            }
+        if let Some(put_back) = lock(&self.requeue).take() {
+            put_back();
         }
     }
 }
@@ -165,32 +204,23 @@ fn delivery_result(
     }
 }
 
-/// An asyncio future for a delivery of an `AsyncClient`: resolved by the dispatch thread when
-/// the core reports the delivery complete.
+/// An asyncio future for a delivery of an `AsyncClient`, resolved by the dispatch thread
+/// when the core reports the delivery complete (`waiters` are its client's).
 pub(crate) fn delivery_future<'py>(
     py: Python<'py>,
-    delivery: &Bound<'py, Delivery>,
+    delivery: &CoreDelivery,
+    waiters: &Mutex<DeliveryWaiters>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let d = delivery.get();
-    if let Some(r) = d.inner.result() {
+    if let Some(r) = delivery.result() {
         return ready(py, delivery_result(py, &r));
     }
-    let Some(client) = d.client.upgrade() else {
-        return Err(errors::closed(py, "the client of this delivery is gone"));
-    };
-    if !client.delivery_events {
-        return Err(PyTypeError::new_err(
-            "only deliveries of a tether.AsyncClient can be awaited; use delivery.wait() with tether.Client",
-        ));
-    }
-    client.ensure_dispatch();
     let event_loop = running_loop(py)?;
     let future = event_loop.call_method0("create_future")?;
-    let mut waiters = lock(&client.delivery_waiters);
+    let mut waiters = lock(waiters);
     // Checked again under the lock, where the dispatch thread completes waiters; the core may
     // also have reported the outcome an instant before the delivery shows it.
-    let token = d.inner.token();
-    if let Some(r) = d.inner.result().or_else(|| waiters.recent(token)) {
+    let token = delivery.token();
+    if let Some(r) = delivery.result().or_else(|| waiters.recent(token)) {
         drop(waiters);
         match delivery_result(py, &r) {
             Ok(v) => future.call_method1("set_result", (v,))?,

@@ -1,57 +1,24 @@
 //! `tether.Client`: the blocking client (and the asyncio primitives `tether.AsyncClient` is
 //! built on).
 
-use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use tether_core::validate;
-use tether_core::{
-    AsyncClient, DisconnectReasonCode, MqttOptions, OverflowPolicy, Pending, QoS, ReconnectPolicy,
-    ServerAddr, SessionLostPolicy, SubscribeProperties, Subscription, SubscriptionOptions,
-};
+use pyo3::types::{PyDict, PyList};
+use tether_core::{AsyncClient, DisconnectReasonCode, Pending, QoS};
 
-use crate::aio::{self, outcome, Outcome, Requeue};
+use crate::aio::{self, Requeue};
 use crate::convert::arg;
 use crate::delivery::Delivery;
 use crate::disconnect::DisconnectInfo;
 use crate::message::Message;
+use crate::options::{self, ClientArgs, Limits, PublishArgs};
 use crate::props::{ConnAck, ConnectProperties, PublishProperties, Will};
-use crate::shared::{lock, Shared, Slot};
-use crate::{convert, errors, wait_slice};
-
-thread_local! {
-    static ASYNC_FLAVOUR: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f` (which constructs a `Client`) so that the client reports deliveries as events.
-pub(crate) fn with_async_flavour<T>(f: impl FnOnce() -> T) -> T {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            ASYNC_FLAVOUR.with(|c| c.set(false));
-        }
-    }
-    ASYNC_FLAVOUR.with(|c| c.set(true));
-    let _reset = Reset;
-    f()
-}
-
-/// Queue limits as configured, for the early `QueueFullError` of `queue_overflow="fail"`.
-#[derive(Clone, Copy)]
-struct Limits {
-    max_messages: usize,
-    max_bytes: usize,
-    overflow: OverflowPolicy,
-}
+use crate::shared::{Shared, Slot};
+use crate::{convert, errors, lock, wait_slice};
 
 /// An MQTT 5.0 client with a session that survives (blocking API; see `tether.AsyncClient`
 /// for asyncio).
@@ -106,59 +73,6 @@ impl Drop for Client {
     }
 }
 
-/// A keyword and the same field in `properties=` must agree.
-fn merge<T: PartialEq + Copy + std::fmt::Display>(
-    py: Python<'_>,
-    keyword: Option<T>,
-    property: Option<T>,
-    name: &str,
-) -> PyResult<Option<T>> {
-    match (keyword, property) {
-        (Some(k), Some(p)) if k != p => Err(errors::invalid_argument(
-            py,
-            format!("{name}={k} contradicts properties.{name}={p}; set it in one place"),
-        )),
-        (Some(k), _) => Ok(Some(k)),
-        (None, p) => Ok(p),
-    }
-}
-
-fn overflow_policy(py: Python<'_>, s: &str) -> PyResult<OverflowPolicy> {
-    match s {
-        "block" => Ok(OverflowPolicy::Block),
-        "fail" => Ok(OverflowPolicy::Fail),
-        "drop_oldest" => Ok(OverflowPolicy::DropOldest),
-        other => Err(errors::invalid_argument(
-            py,
-            format!("queue_overflow must be 'block', 'fail' or 'drop_oldest', not {other:?}"),
-        )),
-    }
-}
-
-fn session_lost_policy(py: Python<'_>, s: &str) -> PyResult<SessionLostPolicy> {
-    match s {
-        "republish" => Ok(SessionLostPolicy::Republish),
-        "fail" => Ok(SessionLostPolicy::Fail),
-        other => Err(errors::invalid_argument(
-            py,
-            format!("on_session_lost must be 'republish' or 'fail', not {other:?}"),
-        )),
-    }
-}
-
-fn server_addr(py: Python<'_>, host: &str, port: u16) -> PyResult<ServerAddr> {
-    if let Some(path) = host.strip_prefix("unix://").or_else(|| host.strip_prefix("unix:")) {
-        if path.is_empty() {
-            return Err(errors::invalid_argument(py, "unix: needs a socket path"));
-        }
-        return Ok(ServerAddr::unix(path));
-    }
-    if host.is_empty() {
-        return Err(errors::invalid_argument(py, "host must not be empty"));
-    }
-    Ok(ServerAddr::tcp(host, port))
-}
-
 /// Waits for a pending request in slices, without the GIL, checking for signals. `None`
 /// when `limit` passed first.
 fn wait_pending<T: Clone + Send>(
@@ -187,113 +101,6 @@ fn seconds_text(limit: Option<Duration>) -> String {
     limit.map(|d| format!("{} s", d.as_secs_f64())).unwrap_or_else(|| "the time allowed".into())
 }
 
-struct NoopWake;
-impl Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
-
-/// Polls a future once (it has not had to wait: a publish the client took at once).
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let waker = Waker::from(Arc::new(NoopWake));
-    match Pin::new(fut).poll(&mut Context::from_waker(&waker)) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
-    }
-}
-
-/// The arguments of a subscribe, checked.
-struct SubscribeArgs {
-    subscriptions: Vec<Subscription>,
-    properties: SubscribeProperties,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn subscribe_args(
-    py: Python<'_>,
-    topic: &Bound<'_, PyAny>,
-    qos: u8,
-    no_local: bool,
-    retain_as_published: bool,
-    retain_handling: u8,
-    subscription_identifier: Option<u32>,
-    user_properties: Option<&Bound<'_, PyAny>>,
-) -> PyResult<SubscribeArgs> {
-    let default_qos = convert::qos(py, qos)?;
-    let retain_handling =
-        validate::retain_handling("retain_handling", retain_handling).map_err(|e| errors::to_py(py, &e))?;
-    let options = |qos: QoS| SubscriptionOptions { qos, no_local, retain_as_published, retain_handling };
-    let one = |item: &Bound<'_, PyAny>| -> PyResult<Subscription> {
-        let (filter, qos) = if item.is_instance_of::<PyTuple>() {
-            let (f, q): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
-                PyTypeError::new_err("a subscription tuple must be (topic_filter: str, qos: int)")
-            })?;
-            (f, convert::qos(py, convert::arg::qos(&q)?)?)
-        } else {
-            (item.clone(), default_qos)
-        };
-        let filter = convert::topic(&filter, "topic filter")?;
-        tether_core::codec::validate_topic_filter(&filter)
-            .map_err(|e| errors::invalid_topic(py, format!("topic filter {filter:?}: {e}")))?;
-        Ok(Subscription { filter, options: options(qos) })
-    };
-    let single = topic.is_instance_of::<PyString>()
-        || topic.is_instance_of::<PyBytes>()
-        || (topic.is_instance_of::<PyTuple>()
-            && topic.len()? == 2
-            && !topic.get_item(1)?.is_instance_of::<PyString>());
-    let subscriptions = if single {
-        vec![one(topic)?]
-    } else {
-        let iter = topic.try_iter().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "topic must be a str, a (str, qos) tuple or a list of them, not {}",
-                convert::type_name(topic)
-            ))
-        })?;
-        let mut v = Vec::new();
-        for item in iter {
-            v.push(one(&item?)?);
-        }
-        v
-    };
-    if subscriptions.is_empty() {
-        return Err(errors::invalid_argument(py, "subscribe needs at least one topic filter"));
-    }
-    Ok(SubscribeArgs {
-        subscriptions,
-        properties: SubscribeProperties {
-            subscription_identifier,
-            user_properties: convert::user_properties(user_properties)?,
-        },
-    })
-}
-
-fn unsubscribe_args(py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    let items: Vec<Bound<'_, PyAny>> =
-        if topic.is_instance_of::<PyString>() || topic.is_instance_of::<PyBytes>() {
-            vec![topic.clone()]
-        } else {
-            let iter = topic.try_iter().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "topic must be a str or a list of str, not {}",
-                    convert::type_name(topic)
-                ))
-            })?;
-            iter.collect::<PyResult<_>>()?
-        };
-    let mut filters = Vec::with_capacity(items.len());
-    for item in &items {
-        let f = convert::topic(item, "topic filter")?;
-        tether_core::codec::validate_topic_filter(&f)
-            .map_err(|e| errors::invalid_topic(py, format!("topic filter {f:?}: {e}")))?;
-        filters.push(f);
-    }
-    if filters.is_empty() {
-        return Err(errors::invalid_argument(py, "unsubscribe needs at least one topic filter"));
-    }
-    Ok(filters)
-}
-
 fn reason_codes<T: Into<u8> + Copy>(codes: &[T]) -> Vec<u8> {
     codes.iter().map(|c| (*c).into()).collect()
 }
@@ -303,19 +110,17 @@ fn codes_list(py: Python<'_>, codes: Vec<u8>) -> PyResult<Bound<'_, PyList>> {
     PyList::new(py, codes)
 }
 
-/// The arguments of a publish, checked.
-struct PublishArgs {
-    topic: String,
-    payload: Bytes,
-    qos: QoS,
-    retain: bool,
-    properties: tether_core::PublishProperties,
-}
-
 /// Resets `active` and wakes the receivers when a connect attempt is abandoned (asyncio
 /// cancellation): the client must not go on connecting behind the application's back.
 struct AbortConnect {
     core: Option<AsyncClient>,
+}
+
+impl AbortConnect {
+    /// The request was answered: nothing to abandon.
+    fn disarm(&mut self) {
+        self.core = None;
+    }
 }
 
 impl Drop for AbortConnect {
@@ -328,35 +133,15 @@ impl Drop for AbortConnect {
 }
 
 impl Client {
-    fn publish_args(
-        &self,
-        py: Python<'_>,
-        topic: &Bound<'_, PyAny>,
-        payload: Option<&Bound<'_, PyAny>>,
-        qos: u8,
-        retain: bool,
-        properties: Option<&Bound<'_, PublishProperties>>,
-    ) -> PyResult<PublishArgs> {
-        let topic = convert::topic(topic, "topic")?;
-        let payload = convert::payload(payload, "payload")?;
-        let qos = convert::qos(py, qos)?;
-        let properties = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
-        if self.limits.overflow == OverflowPolicy::Fail {
-            let stats = self.shared.core.stats();
-            let weight = payload.len() + topic.len();
-            if stats.queued as usize >= self.limits.max_messages
-                || (stats.queued > 0 && stats.queued_bytes as usize + weight > self.limits.max_bytes)
-            {
-                return Err(errors::queue_full(
-                    py,
-                    format!(
-                        "the send queue is full ({} messages, {} bytes; queue_overflow='fail')",
-                        stats.queued, stats.queued_bytes
-                    ),
-                ));
-            }
+    /// Publishes if the client takes the message now; `None` when it would have to wait for
+    /// room.
+    fn try_publish(&self, py: Python<'_>, a: &PublishArgs) -> PyResult<Option<tether_core::Delivery>> {
+        let core = &self.shared.core;
+        match core.try_publish(a.topic.clone(), a.qos, a.retain, a.payload.clone(), a.properties.clone()) {
+            Ok(d) => Ok(Some(d)),
+            Err(tether_core::Error::QueueFull(_)) => Ok(None),
+            Err(e) => Err(errors::to_py(py, &e)),
         }
-        Ok(PublishArgs { topic, payload, qos, retain, properties })
     }
 
     fn delivery(&self, py: Python<'_>, d: tether_core::Delivery, qos: QoS) -> PyResult<Py<Delivery>> {
@@ -371,46 +156,6 @@ impl Client {
             ));
         }
         Ok(())
-    }
-
-    fn disconnect_code(
-        &self,
-        py: Python<'_>,
-        reason_code: u8,
-        sei: Option<u32>,
-    ) -> PyResult<(DisconnectReasonCode, Option<u32>)> {
-        let code = validate::disconnect_reason_code("reason_code", reason_code)
-            .map_err(|e| errors::to_py(py, &e))?;
-        let sei = match sei {
-            None => None,
-            Some(s) => {
-                if s != 0 && self.session_expiry == 0 {
-                    // [MQTT-3.14.2-2]
-                    return Err(errors::invalid_argument(
-                        py,
-                        "session_expiry_interval cannot be set on disconnect when the client connected \
-                         with session_expiry_interval=0",
-                    ));
-                }
-                Some(s)
-            }
-        };
-        Ok((code, sei))
-    }
-
-    fn connect_outcome(
-        shared: &Arc<Shared>,
-        r: Option<Result<tether_core::ConnAck, tether_core::Error>>,
-        what: String,
-    ) -> Outcome {
-        match r {
-            Some(Ok(ack)) => {
-                shared.active.store(true, Ordering::Release);
-                outcome(move |py| Ok(ConnAck::from_core(py, &ack)?.into_any()))
-            }
-            Some(Err(e)) => outcome(move |py| Err(errors::to_py(py, &e))),
-            None => outcome(move |py| Err(errors::timeout(py, what))),
-        }
     }
 }
 
@@ -450,62 +195,38 @@ impl Client {
         #[pyo3(from_py_with = arg::quota_retries)] quota_retries: u8,
         #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
     ) -> PyResult<Self> {
-        let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
-        let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
-        props.session_expiry_interval =
-            merge(py, session_expiry_interval, props.session_expiry_interval, "session_expiry_interval")?;
-        props.receive_maximum = merge(py, receive_maximum, props.receive_maximum, "receive_maximum")?;
-        props.maximum_packet_size =
-            merge(py, max_packet_size, props.maximum_packet_size, "maximum_packet_size")?;
-        props.topic_alias_maximum =
-            merge(py, topic_alias_maximum, props.topic_alias_maximum, "topic_alias_maximum")?;
-        let session_expiry = props.session_expiry_interval.unwrap_or(0);
-        o.set_connect_properties(props);
-        o.set_clean_start(clean_start);
-        o.set_keep_alive(Duration::from_secs(u64::from(keep_alive)));
-        let password = match password {
-            None => None,
-            Some(p) if p.is_none() => None,
-            Some(p) => Some(convert::payload(Some(p), "password")?),
-        };
-        // Either may come alone (MQTT 5 allows a password without a user name).
-        o.set_username(username);
-        o.set_password(password);
-        if let Some(w) = will {
-            o.set_last_will(w.borrow().to_core(py)?);
-        }
-        let min_delay = convert::seconds(py, reconnect_min_delay, "reconnect_min_delay")?;
-        let max_delay = convert::seconds(py, reconnect_max_delay, "reconnect_max_delay")?;
-        validate::reconnect_delays("reconnect_min_delay", min_delay, "reconnect_max_delay", max_delay)
-            .map_err(|e| errors::to_py(py, &e))?;
-        o.set_reconnect(ReconnectPolicy {
-            enabled: reconnect,
-            min_delay,
-            max_delay,
-            ..ReconnectPolicy::default()
-        });
-        let (max_messages, max_bytes) = (max_queued, max_queued_bytes);
-        let overflow = overflow_policy(py, queue_overflow)?;
-        o.set_queue_limits(max_messages, max_bytes, overflow);
-        o.set_on_session_lost(session_lost_policy(py, on_session_lost)?);
-        o.set_manual_acks(manual_ack);
-        o.set_auto_topic_alias(auto_topic_alias);
-        let backoff = convert::seconds(py, quota_retry_backoff, "quota_retry_backoff")?;
-        o.set_quota_retry(tether_core::QuotaRetry { attempts: quota_retries, backoff });
-        let connect_timeout = convert::seconds(py, connect_timeout, "connect_timeout")?;
-        let connect_timeout = validate::connect_timeout("connect_timeout", connect_timeout)
-            .map_err(|e| errors::to_py(py, &e))?;
-        o.set_connect_timeout(connect_timeout);
-        let delivery_events = ASYNC_FLAVOUR.with(Cell::get);
-        o.set_delivery_events(delivery_events);
-        // Anything the checks above left (a will's properties, ...): refused now rather than at
-        // connect().
-        o.validate().map_err(|e| errors::to_py(py, &e))?;
-        let core = AsyncClient::with_runtime(o, &tether_core::runtime::shared());
+        let built = options::build(
+            py,
+            ClientArgs {
+                client_id,
+                clean_start,
+                session_expiry_interval,
+                keep_alive,
+                username,
+                password,
+                will,
+                properties,
+                reconnect,
+                reconnect_min_delay,
+                reconnect_max_delay,
+                max_queued,
+                max_queued_bytes,
+                queue_overflow,
+                on_session_lost,
+                manual_ack,
+                receive_maximum,
+                max_packet_size,
+                topic_alias_maximum,
+                connect_timeout,
+                auto_topic_alias,
+                quota_retries,
+                quota_retry_backoff,
+            },
+        )?;
         Ok(Client {
-            shared: Shared::new(core, delivery_events),
-            limits: Limits { max_messages, max_bytes, overflow },
-            session_expiry,
+            shared: Shared::new(built.core, built.delivery_events),
+            limits: built.limits,
+            session_expiry: built.session_expiry,
         })
     }
 
@@ -542,35 +263,14 @@ impl Client {
     /// `.reason_code` and `.reason_string`) or cannot be reached, `TimeoutError` when no
     /// answer came in time. After a success the client reconnects by itself.
     #[pyo3(signature = (host, port=1883, timeout=10.0))]
-    fn connect(
+    fn connect<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         host: &str,
         #[pyo3(from_py_with = arg::port)] port: u16,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
-    ) -> PyResult<Py<ConnAck>> {
-        let server = server_addr(py, host, port)?;
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.refuse_in_callback(py, "connect()")?;
-        self.shared.ensure_dispatch();
-        let pending = self.shared.core.connect_request(Some(vec![server]));
-        let mut abort = AbortConnect { core: Some(self.shared.core.clone()) };
-        let r = wait_pending(py, &pending, limit)?;
-        if r.is_some() {
-            abort.core = None;
-        }
-        drop(abort);
-        match r {
-            Some(Ok(ack)) => {
-                self.shared.active.store(true, Ordering::Release);
-                ConnAck::from_core(py, &ack)
-            }
-            Some(Err(e)) => Err(errors::to_py(py, &e)),
-            None => Err(errors::timeout(
-                py,
-                format!("no CONNACK from {host}:{port} within {}", seconds_text(limit)),
-            )),
-        }
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.connect_in(py, Mode::Blocking, host, port, timeout)
     }
 
     /// Subscribe and wait for the server's answer; returns one reason code per filter (the
@@ -594,8 +294,8 @@ impl Client {
         #[pyo3(from_py_with = arg::subscription_identifier)] subscription_identifier: Option<u32>,
         user_properties: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let args = subscribe_args(
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = options::subscribe_args(
             py,
             topic,
             qos,
@@ -605,19 +305,7 @@ impl Client {
             subscription_identifier,
             user_properties,
         )?;
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.refuse_in_callback(py, "subscribe()")?;
-        self.require_active(py, "subscribe()")?;
-        let pending = self
-            .shared
-            .core
-            .subscribe_request(args.subscriptions, args.properties)
-            .map_err(|e| errors::to_py(py, &e))?;
-        match wait_pending(py, &pending, limit)? {
-            Some(Ok(outcome)) => codes_list(py, reason_codes(&outcome.reason_codes)),
-            Some(Err(e)) => Err(errors::to_py(py, &e)),
-            None => Err(errors::timeout(py, format!("no SUBACK within {}", seconds_text(limit)))),
-        }
+        self.subscribe_in(py, Mode::Blocking, args, timeout)
     }
 
     /// Unsubscribe from a filter or a list of filters and wait for the server's answer;
@@ -629,21 +317,8 @@ impl Client {
         topic: &Bound<'_, PyAny>,
         user_properties: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let filters = unsubscribe_args(py, topic)?;
-        let properties = tether_core::codec::UnsubscribeProperties {
-            user_properties: convert::user_properties(user_properties)?,
-        };
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.refuse_in_callback(py, "unsubscribe()")?;
-        self.require_active(py, "unsubscribe()")?;
-        let pending =
-            self.shared.core.unsubscribe_request(filters, properties).map_err(|e| errors::to_py(py, &e))?;
-        match wait_pending(py, &pending, limit)? {
-            Some(Ok(codes)) => codes_list(py, reason_codes(&codes)),
-            Some(Err(e)) => Err(errors::to_py(py, &e)),
-            None => Err(errors::timeout(py, format!("no UNSUBACK within {}", seconds_text(limit)))),
-        }
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.unsubscribe_in(py, Mode::Blocking, topic, user_properties, timeout)
     }
 
     /// Publish a message; returns a `Delivery` at once (it does not wait for the server).
@@ -664,17 +339,10 @@ impl Client {
         retain: bool,
         properties: Option<&Bound<'_, PublishProperties>>,
     ) -> PyResult<Py<Delivery>> {
-        let a = self.publish_args(py, topic, payload, qos, retain, properties)?;
+        let a = options::publish_args(py, topic, payload, qos, retain, properties)?;
+        self.limits.admit(py, &self.shared.core, &a)?;
         let qos = a.qos;
-        let mut fut = Box::pin(self.shared.core.publish_with_properties(
-            a.topic,
-            a.qos,
-            a.retain,
-            a.payload,
-            a.properties,
-        ));
-        if let Some(r) = poll_once(&mut fut) {
-            let d = r.map_err(|e| errors::to_py(py, &e))?;
+        if let Some(d) = self.try_publish(py, &a)? {
             return self.delivery(py, d, qos);
         }
         // The send queue is full and the client waits for room.
@@ -684,6 +352,13 @@ impl Client {
                 "the send queue is full; publish() cannot wait for room inside a callback of the same client",
             ));
         }
+        let mut fut = Box::pin(self.shared.core.publish_with_properties(
+            a.topic,
+            a.qos,
+            a.retain,
+            a.payload,
+            a.properties,
+        ));
         let rt = tether_core::runtime::shared();
         for _ in 0..u64::MAX {
             let r =
@@ -702,21 +377,12 @@ impl Client {
     /// `PublishError` (with `failed` and `failures`) when deliveries failed since the
     /// previous flush.
     #[pyo3(signature = (timeout=None))]
-    fn flush(
+    fn flush<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
-    ) -> PyResult<()> {
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.refuse_in_callback(py, "flush()")?;
-        let pending = self.shared.core.flush_request();
-        match wait_pending(py, &pending, limit)? {
-            Some(Ok(_report)) => Ok(()),
-            Some(Err(e)) => Err(errors::to_py(py, &e)),
-            None => {
-                Err(errors::timeout(py, format!("deliveries still under way after {}", seconds_text(limit))))
-            }
-        }
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.flush_in(py, Mode::Blocking, timeout)
     }
 
     /// The next received message, waiting at most `timeout` seconds (None: until one comes);
@@ -749,30 +415,14 @@ impl Client {
     /// changes the session's expiry (for example 0 to end a persistent session now). Queued
     /// messages stay queued for a later `connect()`. Inside a callback it does not wait.
     #[pyo3(signature = (reason_code=0, session_expiry_interval=None, timeout=10.0))]
-    fn disconnect(
+    fn disconnect<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         #[pyo3(from_py_with = arg::reason_code)] reason_code: u8,
         #[pyo3(from_py_with = arg::session_expiry_interval)] session_expiry_interval: Option<u32>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
-    ) -> PyResult<()> {
-        let (code, sei) = self.disconnect_code(py, reason_code, session_expiry_interval)?;
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.active.store(false, Ordering::Release);
-        self.shared.wake_receivers();
-        let pending = self.shared.core.disconnect_request(code, sei);
-        if self.shared.on_dispatch_thread() {
-            // No waiting inside a callback: `on_disconnect` reports the outcome.
-            return Ok(());
-        }
-        match wait_pending(py, &pending, limit)? {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(errors::to_py(py, &e)),
-            None => Err(errors::timeout(
-                py,
-                format!("the disconnect did not complete within {}", seconds_text(limit)),
-            )),
-        }
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.disconnect_in(py, Mode::Blocking, reason_code, session_expiry_interval, timeout)
     }
 
     /// The client's counters: messages_in, messages_out, retransmissions, reconnects, queued,
@@ -804,7 +454,9 @@ impl Client {
         self.set_slot(Slot::Message, value)
     }
 
-    /// Called with the `ConnAck` of every connection (the first and each automatic reconnect).
+    /// Called with the `ConnAck` of every connection the server accepts (the first and each
+    /// automatic reconnect). A CONNACK that refuses the connection goes to `on_disconnect`
+    /// (`info.by == "refused"`), in the C face as well.
     #[getter]
     fn get_on_connect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.shared.callback(py, Slot::Connect)
@@ -815,9 +467,10 @@ impl Client {
         self.set_slot(Slot::Connect, value)
     }
 
-    /// Called when a connection ends, as `fn(reason_code)` or `fn(reason_code, info)`.
-    /// `reason_code` (int) keeps its old values: 0 after `disconnect()`, the server's
-    /// DISCONNECT reason code, 0x8D for the client's keep-alive timeout, 0x80 when the
+    /// Called when a connection ends or a CONNACK refuses one, as `fn(reason_code)` or
+    /// `fn(reason_code, info)`. `reason_code` (int) is the same number the C face's
+    /// on_disconnect gets: 0 after `disconnect()`, the server's DISCONNECT reason code, the
+    /// refusing CONNACK's, 0x8D for the client's keep-alive timeout, 0x80 when the
     /// connection was lost without one, so 0x80 and 0x8D alone do not say who ended it. A
     /// callback with two positional parameters also gets a `DisconnectInfo` (`.by`,
     /// `.reason_code`, `.reason_string`), which does:
@@ -883,24 +536,7 @@ impl Client {
         #[pyo3(from_py_with = arg::port)] port: u16,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let server = server_addr(py, host, port)?;
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.ensure_dispatch();
-        let pending = self.shared.core.connect_request(Some(vec![server]));
-        let shared = self.shared.clone();
-        let what = format!("no CONNACK from {host}:{port} within {}", seconds_text(limit));
-        aio::spawn(py, async move {
-            let mut abort = AbortConnect { core: Some(shared.core.clone()) };
-            let r = match limit {
-                Some(t) => tokio::time::timeout(t, pending).await.ok(),
-                None => Some(pending.await),
-            };
-            if r.is_some() {
-                abort.core = None;
-            }
-            drop(abort);
-            (Client::connect_outcome(&shared, r, what), None)
-        })
+        self.connect_in(py, Mode::Async, host, port, timeout)
     }
 
     #[pyo3(signature = (topic, qos=0, *, no_local=false, retain_as_published=false, retain_handling=0,
@@ -918,7 +554,7 @@ impl Client {
         user_properties: Option<&Bound<'py, PyAny>>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = subscribe_args(
+        let args = options::subscribe_args(
             py,
             topic,
             qos,
@@ -928,29 +564,7 @@ impl Client {
             subscription_identifier,
             user_properties,
         )?;
-        let limit = convert::timeout(py, timeout)?;
-        self.require_active(py, "subscribe()")?;
-        let pending = self
-            .shared
-            .core
-            .subscribe_request(args.subscriptions, args.properties)
-            .map_err(|e| errors::to_py(py, &e))?;
-        let what = format!("no SUBACK within {}", seconds_text(limit));
-        aio::spawn(py, async move {
-            let r = match limit {
-                Some(t) => tokio::time::timeout(t, pending).await.ok(),
-                None => Some(pending.await),
-            };
-            let o = match r {
-                Some(Ok(outcome)) => {
-                    let codes = reason_codes(&outcome.reason_codes);
-                    outcome_codes(codes)
-                }
-                Some(Err(e)) => aio::outcome(move |py| Err(errors::to_py(py, &e))),
-                None => aio::outcome(move |py| Err(errors::timeout(py, what))),
-            };
-            (o, None)
-        })
+        self.subscribe_in(py, Mode::Async, args, timeout)
     }
 
     #[pyo3(signature = (topic, *, user_properties=None, timeout=None))]
@@ -961,27 +575,7 @@ impl Client {
         user_properties: Option<&Bound<'py, PyAny>>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let filters = unsubscribe_args(py, topic)?;
-        let properties = tether_core::codec::UnsubscribeProperties {
-            user_properties: convert::user_properties(user_properties)?,
-        };
-        let limit = convert::timeout(py, timeout)?;
-        self.require_active(py, "unsubscribe()")?;
-        let pending =
-            self.shared.core.unsubscribe_request(filters, properties).map_err(|e| errors::to_py(py, &e))?;
-        let what = format!("no UNSUBACK within {}", seconds_text(limit));
-        aio::spawn(py, async move {
-            let r = match limit {
-                Some(t) => tokio::time::timeout(t, pending).await.ok(),
-                None => Some(pending.await),
-            };
-            let o = match r {
-                Some(Ok(codes)) => outcome_codes(reason_codes(&codes)),
-                Some(Err(e)) => aio::outcome(move |py| Err(errors::to_py(py, &e))),
-                None => aio::outcome(move |py| Err(errors::timeout(py, what))),
-            };
-            (o, None)
-        })
+        self.unsubscribe_in(py, Mode::Async, topic, user_properties, timeout)
     }
 
     /// Returns a `Delivery` when the client took the message at once, else an asyncio future
@@ -996,16 +590,16 @@ impl Client {
         retain: bool,
         properties: Option<&Bound<'py, PublishProperties>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let a = self.publish_args(py, topic, payload, qos, retain, properties)?;
+        let a = options::publish_args(py, topic, payload, qos, retain, properties)?;
+        self.limits.admit(py, &self.shared.core, &a)?;
         let qos = a.qos;
-        let core = self.shared.core.clone();
-        let mut fut = Box::pin(async move {
-            core.publish_with_properties(a.topic, a.qos, a.retain, a.payload, a.properties).await
-        });
-        if let Some(r) = poll_once(&mut fut) {
-            let d = r.map_err(|e| errors::to_py(py, &e))?;
+        if let Some(d) = self.try_publish(py, &a)? {
             return Ok(self.delivery(py, d, qos)?.into_bound(py).into_any());
         }
+        let core = self.shared.core.clone();
+        let fut = async move {
+            core.publish_with_properties(a.topic, a.qos, a.retain, a.payload, a.properties).await
+        };
         let client = self.shared.clone();
         aio::spawn(py, async move {
             let r = fut.await;
@@ -1023,16 +617,7 @@ impl Client {
         py: Python<'py>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let limit = convert::timeout(py, timeout)?;
-        let pending = self.shared.core.flush_request();
-        let what = format!("deliveries still under way after {}", seconds_text(limit));
-        aio::spawn(py, async move {
-            let r = match limit {
-                Some(t) => tokio::time::timeout(t, pending).await.ok(),
-                None => Some(pending.await),
-            };
-            (unit_outcome(r.map(|r| r.map(drop)), what), None)
-        })
+        self.flush_in(py, Mode::Async, timeout)
     }
 
     #[pyo3(signature = (reason_code=0, session_expiry_interval=None, timeout=10.0))]
@@ -1043,19 +628,7 @@ impl Client {
         #[pyo3(from_py_with = arg::session_expiry_interval)] session_expiry_interval: Option<u32>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (code, sei) = self.disconnect_code(py, reason_code, session_expiry_interval)?;
-        let limit = convert::timeout(py, timeout)?;
-        self.shared.active.store(false, Ordering::Release);
-        self.shared.wake_receivers();
-        let pending = self.shared.core.disconnect_request(code, sei);
-        let what = format!("the disconnect did not complete within {}", seconds_text(limit));
-        aio::spawn(py, async move {
-            let r = match limit {
-                Some(t) => tokio::time::timeout(t, pending).await.ok(),
-                None => Some(pending.await),
-            };
-            (unit_outcome(r, what), None)
-        })
+        self.disconnect_in(py, Mode::Async, reason_code, session_expiry_interval, timeout)
     }
 
     /// A `Message` when one is waiting, None when none can come, else an asyncio future of
@@ -1068,7 +641,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let limit = convert::timeout(py, timeout)?;
         self.shared.ensure_dispatch();
-        if let Some(m) = self.shared.pop() {
+        if let Some(m) = self.shared.dispatcher.try_recv() {
             return Ok(Bound::new(py, Message::new(m, Arc::downgrade(&self.shared)))?.into_any());
         }
         if self.shared.drained() {
@@ -1076,20 +649,7 @@ impl Client {
         }
         let shared = self.shared.clone();
         aio::spawn(py, async move {
-            let wait = async {
-                loop {
-                    let notified = shared.queue_notify.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    if let Some(m) = shared.pop() {
-                        return Some(m);
-                    }
-                    if shared.drained() {
-                        return None;
-                    }
-                    notified.await;
-                }
-            };
+            let wait = shared.dispatcher.recv_async(|| !shared.active.load(Ordering::Acquire));
             let got = match limit {
                 Some(t) => tokio::time::timeout(t, wait).await.ok().flatten(),
                 None => wait.await,
@@ -1097,7 +657,12 @@ impl Client {
             match got {
                 Some(m) => {
                     let weak = Arc::downgrade(&shared);
-                    let requeue: Requeue = Some((weak.clone(), m.clone()));
+                    let back = (weak.clone(), m.clone());
+                    let requeue: Requeue = Some(Box::new(move || {
+                        if let Some(client) = back.0.upgrade() {
+                            client.dispatcher.push_front(back.1);
+                        }
+                    }));
                     (aio::outcome(move |py| Ok(Py::new(py, Message::new(m, weak))?.into_any())), requeue)
                 }
                 None => (aio::outcome(|py| Ok(py.None())), None),
@@ -1106,30 +671,192 @@ impl Client {
     }
 }
 
-fn outcome_codes(codes: Vec<u8>) -> Outcome {
-    aio::outcome(move |py| Ok(codes_list(py, codes)?.into_any().unbind()))
+/// How a method answers: blocking (without the GIL, interruptible with Ctrl-C) for
+/// `tether.Client`, or with an asyncio future for `tether.AsyncClient`. Each operation is
+/// written once, for both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Blocking,
+    Async,
 }
 
-fn unit_outcome(r: Option<Result<(), tether_core::Error>>, what: String) -> Outcome {
+/// Turns a request's value into Python.
+type OnOk<T> = Box<dyn for<'py> FnOnce(Python<'py>, T) -> PyResult<Py<PyAny>> + Send>;
+
+/// The answer to a request in Python: `on_ok` for its value, its error's exception, or
+/// `TimeoutError` saying `what` when none came in time.
+fn answer_of<T>(
+    py: Python<'_>,
+    r: Option<Result<T, tether_core::Error>>,
+    what: String,
+    on_ok: OnOk<T>,
+) -> PyResult<Py<PyAny>> {
     match r {
-        Some(Ok(())) => aio::outcome(|py| Ok(py.None())),
-        Some(Err(e)) => aio::outcome(move |py| Err(errors::to_py(py, &e))),
-        None => aio::outcome(move |py| Err(errors::timeout(py, what))),
+        Some(Ok(v)) => on_ok(py, v),
+        Some(Err(e)) => Err(errors::to_py(py, &e)),
+        None => Err(errors::timeout(py, what)),
     }
 }
 
+/// Waits for `pending` at most `limit`, as `mode` says. `abort` (a connect) is dropped, which
+/// abandons the request, when the wait is (timeout, Ctrl-C, asyncio cancellation), and kept
+/// from it when an answer came.
+fn answer<'py, T: Clone + Send + 'static>(
+    py: Python<'py>,
+    mode: Mode,
+    pending: Pending<Result<T, tether_core::Error>>,
+    limit: Option<Duration>,
+    what: String,
+    mut abort: Option<AbortConnect>,
+    on_ok: OnOk<T>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match mode {
+        Mode::Blocking => {
+            let r = wait_pending(py, &pending, limit)?;
+            if r.is_some() {
+                abort.iter_mut().for_each(AbortConnect::disarm);
+            }
+            drop(abort);
+            answer_of(py, r, what, on_ok).map(|v| v.into_bound(py))
+        }
+        Mode::Async => aio::spawn(py, async move {
+            let r = match limit {
+                Some(t) => tokio::time::timeout(t, pending).await.ok(),
+                None => Some(pending.await),
+            };
+            if r.is_some() {
+                abort.iter_mut().for_each(AbortConnect::disarm);
+            }
+            drop(abort);
+            (aio::outcome(move |py| answer_of(py, r, what, on_ok)), None)
+        }),
+    }
+}
+
+fn codes_answer<T: Into<u8> + Copy + Send + 'static>() -> OnOk<Vec<T>> {
+    Box::new(|py, codes| Ok(codes_list(py, reason_codes(&codes))?.into_any().unbind()))
+}
+
+fn none_answer<T: Send + 'static>() -> OnOk<T> {
+    Box::new(|py, _| Ok(py.None()))
+}
+
 impl Client {
+    fn connect_in<'py>(
+        &self,
+        py: Python<'py>,
+        mode: Mode,
+        host: &str,
+        port: u16,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let server = options::server_addr(py, host, port)?;
+        let limit = convert::timeout(py, timeout)?;
+        if mode == Mode::Blocking {
+            self.shared.refuse_in_callback(py, "connect()")?;
+        }
+        self.shared.ensure_dispatch();
+        let pending = self.shared.core.connect_request(Some(vec![server]));
+        let abort = AbortConnect { core: Some(self.shared.core.clone()) };
+        let what = format!("no CONNACK from {host}:{port} within {}", seconds_text(limit));
+        let shared = self.shared.clone();
+        let on_ok: OnOk<tether_core::ConnAck> = Box::new(move |py, ack| {
+            shared.active.store(true, Ordering::Release);
+            Ok(ConnAck::from_core(py, &ack)?.into_any())
+        });
+        answer(py, mode, pending, limit, what, Some(abort), on_ok)
+    }
+
+    fn subscribe_in<'py>(
+        &self,
+        py: Python<'py>,
+        mode: Mode,
+        args: options::SubscribeArgs,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limit = convert::timeout(py, timeout)?;
+        if mode == Mode::Blocking {
+            self.shared.refuse_in_callback(py, "subscribe()")?;
+        }
+        self.require_active(py, "subscribe()")?;
+        let pending = self
+            .shared
+            .core
+            .subscribe_request(args.subscriptions, args.properties)
+            .map_err(|e| errors::to_py(py, &e))?;
+        let what = format!("no SUBACK within {}", seconds_text(limit));
+        let on_ok: OnOk<tether_core::SubscribeOutcome> =
+            Box::new(|py, o| Ok(codes_list(py, reason_codes(&o.reason_codes))?.into_any().unbind()));
+        answer(py, mode, pending, limit, what, None, on_ok)
+    }
+
+    fn unsubscribe_in<'py>(
+        &self,
+        py: Python<'py>,
+        mode: Mode,
+        topic: &Bound<'_, PyAny>,
+        user_properties: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filters = options::unsubscribe_args(py, topic)?;
+        let properties = tether_core::codec::UnsubscribeProperties {
+            user_properties: convert::user_properties(user_properties)?,
+        };
+        let limit = convert::timeout(py, timeout)?;
+        if mode == Mode::Blocking {
+            self.shared.refuse_in_callback(py, "unsubscribe()")?;
+        }
+        self.require_active(py, "unsubscribe()")?;
+        let pending =
+            self.shared.core.unsubscribe_request(filters, properties).map_err(|e| errors::to_py(py, &e))?;
+        let what = format!("no UNSUBACK within {}", seconds_text(limit));
+        answer(py, mode, pending, limit, what, None, codes_answer())
+    }
+
+    fn flush_in<'py>(
+        &self,
+        py: Python<'py>,
+        mode: Mode,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limit = convert::timeout(py, timeout)?;
+        if mode == Mode::Blocking {
+            self.shared.refuse_in_callback(py, "flush()")?;
+        }
+        let pending = self.shared.core.flush_request();
+        let what = format!("deliveries still under way after {}", seconds_text(limit));
+        answer(py, mode, pending, limit, what, None, none_answer())
+    }
+
+    fn disconnect_in<'py>(
+        &self,
+        py: Python<'py>,
+        mode: Mode,
+        reason_code: u8,
+        session_expiry_interval: Option<u32>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (code, sei) =
+            options::disconnect_args(py, reason_code, session_expiry_interval, self.session_expiry)?;
+        let limit = convert::timeout(py, timeout)?;
+        self.shared.active.store(false, Ordering::Release);
+        self.shared.wake_receivers();
+        let pending = self.shared.core.disconnect_request(code, sei);
+        if mode == Mode::Blocking && self.shared.on_dispatch_thread() {
+            // No waiting inside a callback: `on_disconnect` reports the outcome.
+            return Ok(py.None().into_bound(py));
+        }
+        let what = format!("the disconnect did not complete within {}", seconds_text(limit));
+        answer(py, mode, pending, limit, what, None, none_answer())
+    }
+
     fn set_slot(&self, slot: Slot, value: Option<Bound<'_, PyAny>>) -> PyResult<()> {
         let value = match value {
             Some(v) if v.is_none() => None,
             Some(v) if !v.is_callable() => {
                 return Err(PyTypeError::new_err(format!(
                     "{} must be callable or None, not {}",
-                    match slot {
-                        Slot::Message => "on_message",
-                        Slot::Connect => "on_connect",
-                        Slot::Disconnect => "on_disconnect",
-                    },
+                    slot.name(),
                     convert::type_name(&v)
                 )))
             }
@@ -1180,7 +907,7 @@ fn recv_blocking(
     limit: Option<Duration>,
 ) -> PyResult<Option<Py<Message>>> {
     let message = |py: Python<'_>, m| Py::new(py, Message::new(m, Arc::downgrade(shared))).map(Some);
-    if let Some(m) = shared.pop() {
+    if let Some(m) = shared.dispatcher.try_recv() {
         return message(py, m);
     }
     shared.refuse_in_callback(py, "recv()")?;
@@ -1191,7 +918,7 @@ fn recv_blocking(
             return Ok(None);
         }
         let slice = wait_slice(deadline);
-        if let Some(m) = py.detach(|| shared.pop_wait(slice)) {
+        if let Some(m) = py.detach(|| shared.dispatcher.recv_timeout(Some(slice))) {
             return message(py, m);
         }
         py.check_signals()?;

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use tether_core::Delivery as CoreDelivery;
 
@@ -120,7 +121,21 @@ impl Delivery {
 
     fn __await__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let future = aio::delivery_future(py, &slf)?;
+        let d = slf.get();
+        let future = match (d.inner.result(), d.client.upgrade()) {
+            (Some(r), _) => aio::ready(py, finish(py, &r).map(|()| py.None()))?,
+            (None, None) => return Err(errors::closed(py, "the client of this delivery is gone")),
+            (None, Some(client)) => {
+                if !client.delivery_events {
+                    return Err(PyTypeError::new_err(
+                        "only deliveries of a tether.AsyncClient can be awaited; use delivery.wait() with \
+                         tether.Client",
+                    ));
+                }
+                client.ensure_dispatch();
+                aio::delivery_future(py, &d.inner, &client.delivery_waiters)?
+            }
+        };
         future.call_method0("__await__")
     }
 

@@ -13,6 +13,8 @@
 // Deadlines of the blocking waits are read from the clock (the core's sans-IO rule does not
 // apply to this face).
 #![allow(clippy::disallowed_methods)]
+// No unsafe code: pyo3 wraps every call into the interpreter.
+#![forbid(unsafe_code)]
 
 mod aio;
 mod client;
@@ -21,13 +23,24 @@ mod delivery;
 mod disconnect;
 mod errors;
 mod message;
+mod options;
 mod props;
 mod shared;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+
+/// Set by the interpreter's `atexit`: no thread attaches to Python after it.
+pub(crate) static FINALIZING: AtomicBool = AtomicBool::new(false);
+
+/// Every lock of this crate guards plain data left consistent by each assignment.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The longest a blocking wait goes without checking for signals (Ctrl-C).
 const SLICE: Duration = Duration::from_millis(100);
@@ -49,7 +62,7 @@ fn _async_client<'py>(
     args: &Bound<'py, PyTuple>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    client::with_async_flavour(|| py.get_type::<client::Client>().call(args, kwargs))
+    options::with_async_flavour(|| py.get_type::<client::Client>().call(args, kwargs))
 }
 
 /// Registered with `atexit`: stops the dispatch threads before the interpreter finalizes.

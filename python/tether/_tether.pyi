@@ -424,12 +424,17 @@ class Client:
     @on_message.setter
     def on_message(self, value: Callable[[Message], object] | None) -> None: ...
     @property
-    def on_connect(self) -> Callable[[ConnAck], object] | None: ...
+    def on_connect(self) -> Callable[[ConnAck], object] | None:
+        """fn(ack): every CONNACK that accepts the connection (reconnects too); a refusing
+        CONNACK goes to on_disconnect instead, as in the C face."""
     @on_connect.setter
     def on_connect(self, value: Callable[[ConnAck], object] | None) -> None: ...
     @property
     def on_disconnect(self) -> _OnDisconnect | None:
-        """fn(reason_code) or fn(reason_code, info: DisconnectInfo)."""
+        """fn(reason_code) or fn(reason_code, info: DisconnectInfo): every end of a
+        connection and every refusing CONNACK (info.by == "refused", its reason code).
+        reason_code is the same number the C face's on_disconnect gets: the DISCONNECT's or
+        CONNACK's reason code, 0x8D for the client's keep-alive expiry, 0x80 for a lost link."""
     @on_disconnect.setter
     def on_disconnect(self, value: _OnDisconnect | None) -> None: ...
     def __enter__(self) -> Client: ...

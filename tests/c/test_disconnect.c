@@ -155,12 +155,13 @@ static void test_server_disconnect_is_by_server_with_its_reason(void) {
     CHECK(s.legacy_reason_code == 0x8E && s.legacy_cause == TETHER_DISCONNECTED);
 }
 
-static void test_lost_link_is_lost_with_reason_code_0(void) {
+static void test_lost_link_is_lost_with_reason_code_0x80(void) {
     seen s;
     run_scripted(CLOSE, 60, &s);
     CHECK(s.by == TETHER_DISCONNECT_LOST);
     CHECK(s.reason_code == 0 && !s.had_reason_string);
-    CHECK(s.legacy_reason_code == 0 && s.legacy_cause == TETHER_IO);
+    /* The same number as Python's on_disconnect(reason_code): 0x80, not 0 (normal). */
+    CHECK(s.legacy_reason_code == 0x80 && s.legacy_cause == TETHER_IO);
 }
 
 static void test_keep_alive_expiry_is_not_a_server_disconnect(void) {
@@ -187,7 +188,7 @@ static void test_clients_own_disconnect_is_by_client(void) {
 
 int main(void) {
     RUN(test_server_disconnect_is_by_server_with_its_reason);
-    RUN(test_lost_link_is_lost_with_reason_code_0);
+    RUN(test_lost_link_is_lost_with_reason_code_0x80);
     RUN(test_keep_alive_expiry_is_not_a_server_disconnect);
     RUN(test_clients_own_disconnect_is_by_client);
     return 0;

@@ -312,6 +312,36 @@ impl AsyncClient {
         Ok(delivery)
     }
 
+    /// Publish without waiting: the client takes the message now or not at all. Returns
+    /// [`Error::QueueFull`] when the hand-off to the client has no room (the send queue is full
+    /// under `OverflowPolicy::Block`, or the client is busy), and then nothing is sent. For
+    /// callbacks, where waiting for room could wait for the very thread that makes it.
+    ///
+    /// ```no_run
+    /// # fn f(client: &tether_core::AsyncClient) -> Result<(), tether_core::Error> {
+    /// use tether_core::{PublishProperties, QoS};
+    /// let delivery = client.try_publish("t", QoS::AtLeastOnce, false, "x", PublishProperties::default())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn try_publish(
+        &self,
+        topic: impl Into<String>,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+        properties: PublishProperties,
+    ) -> Result<Delivery, Error> {
+        let (job, delivery) = self.prepare(topic.into(), qos, retain, payload.into(), properties)?;
+        self.inner.publishes.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                Error::QueueFull("the client cannot take the message without waiting".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => Error::Closed,
+        })?;
+        self.sent(delivery.token);
+        Ok(delivery)
+    }
+
     fn prepare(
         &self,
         topic: String,
