@@ -373,44 +373,11 @@ static void test_manual_acks(void) {
     tether_client_free(c);
 }
 
-/* A delivery that fails while nobody watches it (no on_delivery callback) is reported by the
- * next flush: TETHER_DELIVERY_FAILED, with the count and the message in tether_last_error(). */
-static void test_flush_reports_failed_deliveries(void) {
-    char id[96], topic[96], dropped[128], kept[128];
-    unique(id, sizeof id, "flush-report", "c");
-    unique(topic, sizeof topic, "flush", "t");
-    snprintf(dropped, sizeof dropped, "%s/dropped", topic);
-    snprintf(kept, sizeof kept, "%s/kept", topic);
-    tether_options *o = tether_options_new(id);
-    CHECK(o != NULL);
-    /* One message fits; the next one pushes the oldest out. */
-    CHECK_OK(tether_options_set_queue_limits(o, 1, 1 << 20, TETHER_OVERFLOW_DROP_OLDEST));
-    tether_client *c = NULL;
-    CHECK_OK(tether_client_new(o, &c));
-    tether_options_free(o);
-    const uint8_t payload[] = "x";
-    /* Not connected yet: both wait in the queue, and the first is dropped for the second. */
-    CHECK_OK(tether_client_publish(c, dropped, payload, 1, 1, false));
-    CHECK_OK(tether_client_publish(c, kept, payload, 1, 1, false));
-    bool present = false;
-    CHECK_OK(tether_client_connect(c, "127.0.0.1", broker_port(), WAIT_MS, &present));
-    CHECK_RESULT(tether_client_flush(c, WAIT_MS), TETHER_DELIVERY_FAILED);
-    const char *detail = tether_last_error();
-    if (strstr(detail, "1 of 2 deliveries failed") == NULL || strstr(detail, dropped) == NULL)
-        FAIL("the flush report names the count and the message: %s", detail);
-    /* Reported once: the next flush covers only what ended since. */
-    CHECK_OK(tether_client_publish(c, kept, payload, 1, 1, false));
-    CHECK_OK(tether_client_flush(c, WAIT_MS));
-    CHECK_OK(tether_client_disconnect(c, WAIT_MS));
-    tether_client_free(c);
-}
-
 int main(void) {
     RUN(test_callbacks_qos_and_properties);
     RUN(test_server_disconnect_and_reconnect);
     RUN(test_recv_and_event_fd);
     RUN(test_subscription_options);
     RUN(test_manual_acks);
-    RUN(test_flush_reports_failed_deliveries);
     return 0;
 }
