@@ -66,24 +66,42 @@ async fn cuts_at_window(receive_maximum: u16, side: Side, min_total: usize, seed
 
     // The subscriber reads all along (its link may be the one that is cut) until the marker.
     let (received_tx, mut received) = tokio::sync::watch::channel(0usize);
+    // It stops once it has the end marker and every number the stream had: the broker keeps
+    // order per topic and QoS only (4.6), so the marker may overtake QoS 1 messages still
+    // queued for a subscriber that was cut.
+    let (total_tx, total_rx) = tokio::sync::watch::channel(None::<usize>);
     let reader = {
         let sub = sub.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             let mut got: Vec<(String, usize)> = Vec::new();
+            let mut distinct = std::collections::HashSet::new();
+            let mut marker = false;
             for _ in 0..10_000_000 {
+                let complete = total_rx.borrow().is_some_and(|t| distinct.len() >= t);
+                if marker && complete {
+                    return Ok(got);
+                }
                 match tokio::time::timeout_at(deadline, sub.recv()).await {
                     Ok(Some(Event::Message(m))) => {
                         if m.topic == "win/end" {
-                            return Ok(got);
+                            marker = true;
+                            continue;
                         }
-                        let n = String::from_utf8_lossy(&m.payload).parse().unwrap();
+                        let n: usize = String::from_utf8_lossy(&m.payload).parse().unwrap();
+                        distinct.insert(n);
                         got.push((m.topic, n));
                         received_tx.send_replace(got.len());
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => return Err(format!("subscriber closed after {} messages", got.len())),
-                    Err(_) => return Err(format!("no end marker within 120 s; {} messages", got.len())),
+                    Err(_) => {
+                        return Err(format!(
+                            "within 120 s: end marker {marker}, {} distinct of {:?}",
+                            distinct.len(),
+                            *total_rx.borrow()
+                        ))
+                    }
                 }
             }
             Err("too many messages".to_string())
@@ -139,6 +157,7 @@ async fn cuts_at_window(receive_maximum: u16, side: Side, min_total: usize, seed
     let elapsed = started.elapsed();
     proxy.stop_random_cuts();
     proxy.set_delay(Duration::ZERO);
+    total_tx.send_replace(Some(total));
     let marker = publisher.publish("win/end", QoS::ExactlyOnce, false, "0").await.unwrap();
     tokio::time::timeout(Duration::from_secs(30), marker).await.unwrap().unwrap();
     let got = reader.await.unwrap().unwrap_or_else(|e| panic!("{name}: {e}"));
