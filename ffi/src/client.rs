@@ -8,7 +8,7 @@
 //! the client from reading the server, so flow control reaches it.
 
 use std::ffi::{c_char, c_void};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,7 +42,7 @@ pub const TETHER_WAIT_FOREVER: u32 = u32::MAX;
 
 /// The largest payload MQTT can carry in one PUBLISH (Remaining Length limit less a minimal
 /// header); larger ones are refused before they are copied.
-const MAX_PAYLOAD: usize = 268_435_455 - 16;
+use tether_core::codec::MAX_PAYLOAD;
 
 /// An MQTT 5.0 client.
 ///
@@ -126,10 +126,8 @@ pub struct ClientShared {
     signal: Arc<Signal>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks leaves consistent data (plain assignments).
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+// A panic while holding one of these locks leaves consistent data (plain assignments).
+use tether_core::sync::lock;
 
 fn timeout_of(ms: u32) -> Option<Duration> {
     (ms != TETHER_WAIT_FOREVER).then(|| Duration::from_millis(u64::from(ms)))

@@ -28,7 +28,6 @@ mod props;
 mod shared;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -37,10 +36,9 @@ use pyo3::types::{PyDict, PyTuple};
 /// Set by the interpreter's `atexit`: no thread attaches to Python after it.
 pub(crate) static FINALIZING: AtomicBool = AtomicBool::new(false);
 
-/// Every lock of this crate guards plain data left consistent by each assignment.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// Every lock of this crate guards plain data left consistent by each assignment, so a
+/// poisoned one is used as it is.
+pub(crate) use tether_core::sync::lock;
 
 /// The longest a blocking wait goes without checking for signals (Ctrl-C).
 const SLICE: Duration = Duration::from_millis(100);

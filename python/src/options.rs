@@ -362,19 +362,7 @@ pub(crate) fn disconnect_args(
 ) -> PyResult<(DisconnectReasonCode, Option<u32>)> {
     let code =
         validate::disconnect_reason_code("reason_code", reason_code).map_err(|e| errors::to_py(py, &e))?;
-    let sei = match sei {
-        None => None,
-        Some(s) => {
-            if s != 0 && session_expiry == 0 {
-                // [MQTT-3.14.2-2]
-                return Err(errors::invalid_argument(
-                    py,
-                    "session_expiry_interval cannot be set on disconnect when the client connected \
-                     with session_expiry_interval=0",
-                ));
-            }
-            Some(s)
-        }
-    };
+    // The [MQTT-3.14.2-2] rule is the core's.
+    let sei = validate::disconnect_session_expiry(session_expiry, sei).map_err(|e| errors::to_py(py, &e))?;
     Ok((code, sei))
 }

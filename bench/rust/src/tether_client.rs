@@ -79,7 +79,9 @@ async fn publish(args: &Args, deadline: tokio::time::Instant) -> Result<Outcome,
     };
     match timeout_at(deadline, work).await {
         Err(_) => return Err(format!("timed out; stats {:?}", c.stats())),
-        Ok(r) => r?,
+        Ok(r) => {
+            r?;
+        }
     }
     let elapsed = t0.elapsed().as_secs_f64();
     // After flush nothing may be left queued or unacknowledged, and nothing was resent. (The
