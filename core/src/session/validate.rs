@@ -71,7 +71,8 @@ pub fn check_disconnect_session_expiry(
 ) -> Result<(), CommandError> {
     match disconnect {
         Some(expiry) if expiry != 0 && connect.unwrap_or(0) == 0 => Err(CommandError::InvalidArgument(
-            "session expiry cannot be set on DISCONNECT when CONNECT sent 0".into(),
+            "session_expiry_interval cannot be set on DISCONNECT when CONNECT sent a session expiry of 0"
+                .into(),
         )),
         _ => Ok(()),
     }
