@@ -111,8 +111,12 @@ impl Incoming {
 
     /// Is a QoS>0 PUBLISH with `packet_id` one the application already has, and what does it
     /// need? Arms a kept acknowledgement, so that `pop_due` may send it on this connection.
-    pub fn redelivery(&mut self, qos: QoS, packet_id: PacketId) -> Redelivery {
-        if qos == QoS::AtMostOnce {
+    pub fn redelivery(&mut self, qos: QoS, packet_id: PacketId, dup: bool) -> Redelivery {
+        // A resend carries DUP ([MQTT-3.3.1-1]); only a QoS 2 identifier not yet released is
+        // the same message whatever its DUP says ([MQTT-4.3.3-9]). Anything else is new, without
+        // a search through what the application holds (thousands under manual acks).
+        let known_qos2 = qos == QoS::ExactlyOnce && self.qos2.contains(&packet_id);
+        if qos == QoS::AtMostOnce || !(dup || known_qos2) {
             return Redelivery::New;
         }
         // Still waiting for the application, or for its turn: the ack goes out once, in order.

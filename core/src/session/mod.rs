@@ -921,7 +921,7 @@ impl Session {
             );
             return;
         }
-        match self.incoming.redelivery(qos, packet_id) {
+        match self.incoming.redelivery(qos, packet_id, publish.dup) {
             Redelivery::New => {}
             Redelivery::Held => {
                 // The same message: the application has it (or its ack waits for its turn),
