@@ -379,6 +379,13 @@ enum tether_result
    */
   TETHER_DISCONNECTED = 303,
   /**
+   * TLS failed in a way retrying will not fix: a CA, certificate or key file that cannot
+   * be read (named in `tether_last_error()`), a server certificate that is not trusted,
+   * expired or for another host, or a handshake the server refused (for example without
+   * the client certificate it requires). Automatic reconnects stop on it.
+   */
+  TETHER_TLS = 304,
+  /**
    * The server broke the MQTT protocol, or a request failed with a protocol error.
    */
   TETHER_PROTOCOL_ERROR = 400,

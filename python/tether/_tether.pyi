@@ -32,6 +32,7 @@ __all__ = [
     "QueueFullError",
     "SessionLostError",
     "TimeoutError",
+    "TlsError",
     "Will",
     "WillProperties",
     "__version__",
@@ -59,6 +60,9 @@ class Error(Exception):
 
 class ConnectError(Error, ConnectionError):
     """The server refused the connection or could not be reached."""
+
+class TlsError(ConnectError):
+    """TLS failed in a way retrying will not fix (certificate, key or CA, handshake refused)."""
 
 class TimeoutError(Error, builtins.TimeoutError):
     """The operation did not complete within its timeout."""
