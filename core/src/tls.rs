@@ -282,7 +282,9 @@ pub(crate) fn final_failure(server: &str, host: &str, e: &rustls::Error) -> Opti
                 presented.join(", ")
             ),
             C::Revoked => "the server's certificate is revoked".to_string(),
-            C::BadSignature => "the server's certificate has a bad signature".to_string(),
+            C::BadSignature => "the server's certificate has a bad signature (not signed by the trusted CA \
+                                 of that name)"
+                .to_string(),
             other => format!("the server's certificate was refused: {other:?}"),
         },
         rustls::Error::AlertReceived(alert) => match alert {
