@@ -1,6 +1,8 @@
 """Type stubs of tether's extension module (hand-written; checked with mypy.stubtest)."""
 
 import builtins
+import os
+import pathlib
 from collections.abc import Awaitable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Callable, Final, Literal, final
@@ -33,6 +35,7 @@ __all__ = [
     "SessionLostError",
     "TimeoutError",
     "TlsError",
+    "TlsOptions",
     "Will",
     "WillProperties",
     "__version__",
@@ -204,6 +207,29 @@ class WillProperties:
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
+class TlsOptions:
+    """TLS settings for mqtts:// servers (verify=False is dangerous: tests only)."""
+
+    @property
+    def ca_file(self) -> pathlib.Path | None: ...
+    @property
+    def cert_file(self) -> pathlib.Path | None: ...
+    @property
+    def key_file(self) -> pathlib.Path | None: ...
+    @property
+    def alpn(self) -> list[str] | None: ...
+    @property
+    def verify(self) -> bool: ...
+    def __new__(
+        cls,
+        ca_file: str | os.PathLike[str] | None = None,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+        alpn: list[str] | None = None,
+        verify: bool = True,
+    ) -> Self: ...
+
+@final
 class Will:
     """The Will Message the server publishes when the connection ends without DISCONNECT."""
 
@@ -366,6 +392,7 @@ class Client:
         auto_topic_alias: bool = True,
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
+        tls: TlsOptions | None = None,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
@@ -376,8 +403,8 @@ class Client:
         """How the last connection ended, or None before any ended."""
     @property
     def _active(self) -> bool: ...
-    def connect(self, host: str, port: int = 1883, timeout: float | None = 10.0) -> ConnAck:
-        """Connect and wait for CONNACK."""
+    def connect(self, host: str, port: int | None = None, timeout: float | None = 10.0) -> ConnAck:
+        """Connect to host:port or to the URL in host ("mqtts://host:8883"); wait for CONNACK."""
     def subscribe(
         self,
         topic: _TopicFilters,
@@ -450,7 +477,7 @@ class Client:
     ) -> bool: ...
     # asyncio primitives of tether.AsyncClient
     def _aconnect(
-        self, host: str, port: int = 1883, timeout: float | None = 10.0
+        self, host: str, port: int | None = None, timeout: float | None = 10.0
     ) -> Awaitable[ConnAck]: ...
     def _asubscribe(
         self,
