@@ -379,6 +379,13 @@ enum tether_result
    */
   TETHER_DISCONNECTED = 303,
   /**
+   * TLS failed in a way retrying will not fix: a CA, certificate or key file that cannot
+   * be read (named in `tether_last_error()`), a server certificate that is not trusted,
+   * expired or for another host, or a handshake the server refused (for example without
+   * the client certificate it requires). Automatic reconnects stop on it.
+   */
+  TETHER_TLS = 304,
+  /**
    * The server broke the MQTT protocol, or a request failed with a protocol error.
    */
   TETHER_PROTOCOL_ERROR = 400,
@@ -434,7 +441,8 @@ typedef uint32_t tether_result;
  * Methods: `tether_client_new`, `tether_client_free`, `tether_client_set_on_message`,
  * `tether_client_set_on_connect`, `tether_client_set_on_disconnect`,
  * `tether_client_set_on_disconnect_ex`,
- * `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_publish`,
+ * `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_connect_url`,
+ * `tether_client_publish`,
  * `tether_client_publish_with_properties`, `tether_client_subscribe`,
  * `tether_client_subscribe_with_options`, `tether_client_unsubscribe`,
  * `tether_client_flush`, `tether_client_disconnect`, `tether_client_ack`,
@@ -477,7 +485,9 @@ typedef struct tether_message tether_message;
  * `tether_options_set_manual_acks`, `tether_options_set_auto_topic_alias`,
  * `tether_options_set_reconnect`, `tether_options_set_queue_limits`,
  * `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
- * `tether_options_set_will`, `tether_options_set_connect_properties`.
+ * `tether_options_set_will`, `tether_options_set_connect_properties`,
+ * `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
+ * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`.
  */
 typedef struct tether_options tether_options;
 
@@ -631,7 +641,8 @@ extern "C" {
  * Makes a client from `options` (copied: they may be freed right after) and writes it
  * to `*client_out`, which the caller owns and frees with `tether_client_free`. Nothing
  * connects before `tether_client_connect`. Starts the client's dispatch thread; set the
- * callbacks before connecting.
+ * callbacks before connecting. `TETHER_TLS` when the TLS settings cannot make a
+ * configuration (no CA file given and the system has no root certificates).
  */
 tether_result tether_client_new(const tether_options *options, tether_client **client_out);
 
@@ -710,6 +721,26 @@ tether_result tether_client_connect(tether_client *client,
                                     uint16_t port,
                                     uint32_t timeout_ms,
                                     bool *session_present_out);
+
+/**
+ * Connects to the server `url` names and waits up to `timeout_ms` for the CONNACK, as
+ * `tether_client_connect` does: `mqtt://host[:1883]`, `mqtts://host[:8883]` (TLS as the
+ * `tether_options_set_tls_*` calls said; the system's root certificates otherwise) or
+ * `unix:///path`; an IPv6 address goes in brackets. Errors besides those of
+ * `tether_client_connect`: `TETHER_INVALID_ARGUMENT` (not such a URL),
+ * `TETHER_NOT_SUPPORTED` (`ws://`, `wss://`: WebSocket is not supported yet),
+ * `TETHER_TLS` (the server's certificate is not trusted, expired or for another host,
+ * or the server refused the handshake; not retried).
+ *
+ * ```c
+ * bool session_present;
+ * tether_client_connect_url(client, "mqtts://broker.example", 5000, &session_present);
+ * ```
+ */
+tether_result tether_client_connect_url(tether_client *client,
+                                        const char *url,
+                                        uint32_t timeout_ms,
+                                        bool *session_present_out);
 
 /**
  * Publishes `payload_len` bytes of `payload` (NULL is fine for 0) to `topic` with QoS
@@ -1036,6 +1067,57 @@ tether_result tether_options_set_will(tether_options *options,
  */
 tether_result tether_options_set_connect_properties(tether_options *options,
                                                     const tether_properties *properties);
+
+/**
+ * Trust the CA certificates of the PEM file `path` for `mqtts://` servers (instead of
+ * the system's root certificates, which are trusted when no CA file is given). The file
+ * is read now: `TETHER_TLS` when it cannot be read or holds no certificate, with the
+ * file named in `tether_last_error()`; the options keep what they had.
+ *
+ * ```c
+ * tether_options_set_tls_ca_file(options, "/etc/mqtt/ca.pem");
+ * ```
+ */
+tether_result tether_options_set_tls_ca_file(tether_options *options, const char *path);
+
+/**
+ * The client certificate (PEM, leaf first) and its private key (PEM: PKCS#1, PKCS#8 or
+ * SEC1) shown to servers that ask for one (mutual TLS). Both files are read now:
+ * `TETHER_TLS` when one cannot be read, holds no certificate or key, or the key is not
+ * the certificate's (the file is named in `tether_last_error()`).
+ *
+ * ```c
+ * tether_options_set_tls_client_cert(options, "client.pem", "client.key");
+ * ```
+ */
+tether_result tether_options_set_tls_client_cert(tether_options *options,
+                                                 const char *cert_file,
+                                                 const char *key_file);
+
+/**
+ * The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of
+ * `n` NUL-terminated strings (each 1 to 255 bytes), copied. `n` 0 (`protocols` may then
+ * be NULL) offers none, the default.
+ *
+ * ```c
+ * const char *const alpn[] = {"mqtt"};
+ * tether_options_set_tls_alpn(options, alpn, 1);
+ * ```
+ */
+tether_result tether_options_set_tls_alpn(tether_options *options,
+                                          const char *const *protocols,
+                                          size_t n);
+
+/**
+ * Whether the server's certificate is verified (default true). **false is dangerous**:
+ * any certificate is accepted, so anyone on the path can read and change the traffic.
+ * For tests and development only.
+ *
+ * ```c
+ * tether_options_set_tls_verify(options, false); // a test broker's self-signed certificate
+ * ```
+ */
+tether_result tether_options_set_tls_verify(tether_options *options, bool verify);
 
 /**
  * A new, empty property set. Free it with `tether_properties_free`. Returns NULL only

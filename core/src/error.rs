@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Closed,
     /// Deliveries failed since the previous flush ([`Error::DeliveryFailed`]).
     DeliveryFailed,
+    /// TLS ([`Error::Tls`]): a certificate, key or CA problem, or a handshake refused.
+    Tls,
 }
 
 /// Everything that can go wrong, with the server's reason code and reason string where it
@@ -47,6 +49,12 @@ pub enum Error {
     ConnectionRefused { reason_code: ConnectReasonCode, reason_string: Option<String> },
     #[error("I/O error: {0}")]
     Io(String),
+    /// A TLS problem that trying again will not fix: an unreadable CA, certificate or key
+    /// file (named), a server certificate that is not trusted, expired or for another host,
+    /// or a handshake the server refused (for example without the client certificate it
+    /// requires). Automatic reconnects stop on it.
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("protocol error ({reason_code}): {message}")]
     Protocol { reason_code: DisconnectReasonCode, message: String },
     #[error("the server refused the message: {reason_code}{}", suffix(.reason_string))]
@@ -80,6 +88,7 @@ impl Error {
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::ConnectionRefused { .. } => ErrorKind::ConnectionRefused,
             Error::Io(_) => ErrorKind::Io,
+            Error::Tls(_) => ErrorKind::Tls,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::SessionLost => ErrorKind::SessionLost,

@@ -74,6 +74,10 @@ pub enum Event {
     DeliveryFailed(crate::DeliveryFailure),
     /// A connection attempt failed; another follows after `delay`.
     Reconnecting { attempt: u32, delay: std::time::Duration, error: String },
+    /// Automatic reconnecting stopped on a failure that retrying will not fix, such as a
+    /// server certificate that is not trusted ([`crate::Error::Tls`]); `connect` starts again.
+    /// (A CONNACK refusal is told by [`Event::Disconnected`] instead.)
+    ReconnectStopped { error: crate::Error },
 }
 
 /// One completed publish in [`Event::PublishesComplete`].

@@ -34,6 +34,7 @@ mod error;
 mod event;
 mod options;
 mod report;
+mod tls;
 
 mod client;
 mod driver;
@@ -51,7 +52,11 @@ pub use error::{Error, ErrorKind};
 pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
 pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
 pub use report::{DeliveryFailure, FlushReport, SubscribeOutcome};
+/// The rustls this crate is built with, for [`TlsOptions::config`] and
+/// [`MqttOptions::set_tls_config`].
+pub use rustls;
 pub use session::{
     DisconnectCause, DisconnectKind, OverflowPolicy, PublishOutcome, QuotaRetry, SessionLostPolicy,
     SESSION_NEVER_EXPIRES,
 };
+pub use tls::TlsOptions;

@@ -10,7 +10,7 @@ use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
 use crate::validate::{self, Range};
-use crate::Error;
+use crate::{Error, TlsOptions};
 
 /// What a before-connect hook may change for the next attempt.
 #[derive(Debug, Clone)]
@@ -62,6 +62,9 @@ pub struct MqttOptions {
     pub(crate) request_capacity: usize,
     pub(crate) before_connect: Option<BeforeConnect>,
     pub(crate) authenticator: Option<Arc<Mutex<Box<dyn Authenticator>>>>,
+    /// For every [`ServerAddr::Tls`] of `servers`; when unset the driver builds the default
+    /// (system roots) at the first TLS connection.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for MqttOptions {
@@ -107,7 +110,61 @@ impl MqttOptions {
             request_capacity: 128,
             before_connect: None,
             authenticator: None,
+            tls: None,
         }
+    }
+
+    /// Options for `client_id` at the server `url` names ([`ServerAddr::from_url`]):
+    /// `mqtt://host[:1883]`, `mqtts://host[:8883]` or `unix:///path`. An `mqtts://` server
+    /// trusts the system's root certificates unless [`MqttOptions::set_tls`] says otherwise.
+    ///
+    /// ```
+    /// use tether_core::{MqttOptions, TlsOptions};
+    /// let mut options = MqttOptions::from_url("sensor-1", "mqtts://127.0.0.1:8883")?;
+    /// options.set_tls(TlsOptions { verify: false, ..TlsOptions::default() })?;
+    /// # Ok::<(), tether_core::Error>(())
+    /// ```
+    pub fn from_url(client_id: impl Into<String>, url: &str) -> Result<Self, Error> {
+        let server = ServerAddr::from_url(url)?;
+        let mut options = MqttOptions::new(client_id, "127.0.0.1", 1883);
+        options.servers = vec![server];
+        Ok(options)
+    }
+
+    /// How to secure the `mqtts://` servers ([`ServerAddr::Tls`]) of the server list, all of
+    /// them alike. Reads and checks the CA, certificate and key files now: a bad one is
+    /// [`Error::Tls`] naming the file, and the options keep what they had.
+    ///
+    /// ```no_run
+    /// use tether_core::{MqttOptions, TlsOptions};
+    /// let mut options = MqttOptions::from_url("sensor-1", "mqtts://broker.example")?;
+    /// options.set_tls(TlsOptions { ca_file: Some("/etc/mqtt/ca.pem".into()), ..TlsOptions::default() })?;
+    /// # Ok::<(), tether_core::Error>(())
+    /// ```
+    pub fn set_tls(&mut self, tls: TlsOptions) -> Result<&mut Self, Error> {
+        self.tls = Some(tls.build()?);
+        Ok(self)
+    }
+
+    /// A whole rustls configuration for the `mqtts://` servers, used as it is (its crypto
+    /// provider, roots, client certificate, ALPN, verifier).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tether_core::rustls::{self, ClientConfig, RootCertStore};
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_root_certificates(RootCertStore::empty())
+    ///     .with_no_client_auth();
+    /// let mut options = tether_core::MqttOptions::new("sensor-1", "broker.example", 8883);
+    /// options.set_servers(vec![tether_core::ServerAddr::tls("broker.example", 8883)]);
+    /// options.set_tls_config(Arc::new(config));
+    /// ```
+    pub fn set_tls_config(&mut self, config: Arc<rustls::ClientConfig>) -> &mut Self {
+        self.tls = Some(config);
+        self
     }
 
     pub fn client_id(&self) -> &str {
@@ -384,7 +441,7 @@ impl MqttOptions {
         long("username", self.username.as_ref().map_or(0, String::len))?;
         long("password", self.password.as_ref().map_or(0, Bytes::len))?;
         for server in &self.servers {
-            if let ServerAddr::Tcp { port, .. } = server {
+            if let ServerAddr::Tcp { port, .. } | ServerAddr::Tls { port, .. } = server {
                 validate::PORT.check::<u16>("port", *port)?;
             }
         }

@@ -70,7 +70,8 @@ use tether_core::codec::MAX_PAYLOAD;
 /// Methods: `tether_client_new`, `tether_client_free`, `tether_client_set_on_message`,
 /// `tether_client_set_on_connect`, `tether_client_set_on_disconnect`,
 /// `tether_client_set_on_disconnect_ex`,
-/// `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_publish`,
+/// `tether_client_set_on_delivery`, `tether_client_connect`, `tether_client_connect_url`,
+/// `tether_client_publish`,
 /// `tether_client_publish_with_properties`, `tether_client_subscribe`,
 /// `tether_client_subscribe_with_options`, `tether_client_unsubscribe`,
 /// `tether_client_flush`, `tether_client_disconnect`, `tether_client_ack`,
@@ -262,7 +263,8 @@ impl tether_client {
     /// Makes a client from `options` (copied: they may be freed right after) and writes it
     /// to `*client_out`, which the caller owns and frees with `tether_client_free`. Nothing
     /// connects before `tether_client_connect`. Starts the client's dispatch thread; set the
-    /// callbacks before connecting.
+    /// callbacks before connecting. `TETHER_TLS` when the TLS settings cannot make a
+    /// configuration (no CA file given and the system has no root certificates).
     #[no_mangle]
     pub extern "C" fn tether_client_new(
         options: *const tether_options,
@@ -275,7 +277,7 @@ impl tether_client {
             }
             let signal = Arc::new(Signal::new()
                 .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("cannot make the event fd: {e}")))?);
-            let client = Client::new(options.for_client());
+            let client = Client::new(options.for_client()?);
             let callbacks = Arc::new(Mutex::new(Callbacks::default()));
             let for_inbox = signal.clone();
             let dispatcher = Dispatcher::new(
@@ -426,6 +428,41 @@ impl tether_client {
                 return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
             }
             let pending = shared.client.as_async().connect_request(Some(vec![ServerAddr::tcp(host, port)]));
+            if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
+                write_opt!(session_present_out, ack.session_present);
+            }
+            Ok(())
+        }
+    }
+
+    /// Connects to the server `url` names and waits up to `timeout_ms` for the CONNACK, as
+    /// `tether_client_connect` does: `mqtt://host[:1883]`, `mqtts://host[:8883]` (TLS as the
+    /// `tether_options_set_tls_*` calls said; the system's root certificates otherwise) or
+    /// `unix:///path`; an IPv6 address goes in brackets. Errors besides those of
+    /// `tether_client_connect`: `TETHER_INVALID_ARGUMENT` (not such a URL),
+    /// `TETHER_NOT_SUPPORTED` (`ws://`, `wss://`: WebSocket is not supported yet),
+    /// `TETHER_TLS` (the server's certificate is not trusted, expired or for another host,
+    /// or the server refused the handshake; not retried).
+    ///
+    /// ```c
+    /// bool session_present;
+    /// tether_client_connect_url(client, "mqtts://broker.example", 5000, &session_present);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_connect_url(
+        client: *mut tether_client,
+        url: *const c_char,
+        timeout_ms: u32,
+        session_present_out: *mut bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let server = ServerAddr::from_url(try_str!(url))?;
+            shared.may_wait("tether_client_connect_url", timeout_ms)?;
+            if shared.client.stats().connected {
+                return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
+            }
+            let pending = shared.client.as_async().connect_request(Some(vec![server]));
             if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
                 write_opt!(session_present_out, ack.session_present);
             }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tether_core::codec::validate_topic_name;
 use tether_core::validate;
-use tether_core::{LastWill, MqttOptions, OverflowPolicy, QoS, ReconnectPolicy, SessionLostPolicy};
+use tether_core::{
+    LastWill, MqttOptions, OverflowPolicy, QoS, ReconnectPolicy, SessionLostPolicy, TlsOptions,
+};
 
 use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
 use crate::cast::{self, Castable, OwnershipBox};
@@ -51,7 +53,9 @@ pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 /// `tether_options_set_manual_acks`, `tether_options_set_auto_topic_alias`,
 /// `tether_options_set_reconnect`, `tether_options_set_queue_limits`,
 /// `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
-/// `tether_options_set_will`, `tether_options_set_connect_properties`.
+/// `tether_options_set_will`, `tether_options_set_connect_properties`,
+/// `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
+/// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`.
 pub struct tether_options {
     _private: [u8; 0],
 }
@@ -65,6 +69,9 @@ impl Castable for tether_options {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub(crate) mqtt: MqttOptions,
+    /// TLS settings as the setters gave them; made into a rustls configuration by
+    /// `tether_client_new`, so that the order of the setters does not matter.
+    pub(crate) tls: Option<TlsOptions>,
 }
 
 pub(crate) fn qos(value: u8) -> Result<QoS, Failure> {
@@ -85,7 +92,7 @@ impl tether_options {
                     return Err(Failure::invalid("the client identifier is longer than 65535 bytes"));
                 }
                 let mqtt = MqttOptions::new(client_id, "127.0.0.1", 1883);
-                Ok(cast::to_boxed_mut_ptr::<tether_options>(Options { mqtt }))
+                Ok(cast::to_boxed_mut_ptr::<tether_options>(Options { mqtt, tls: None }))
             })();
             made.unwrap_or_else(|failure| {
                 failure.record();
@@ -414,7 +421,135 @@ impl tether_options {
 impl Options {
     /// The options a client is made from (delivery events stay off until an on_delivery
     /// callback is set).
-    pub(crate) fn for_client(&self) -> MqttOptions {
-        self.mqtt.clone()
+    pub(crate) fn for_client(&self) -> Result<MqttOptions, Failure> {
+        let mut mqtt = self.mqtt.clone();
+        if let Some(tls) = &self.tls {
+            mqtt.set_tls(tls.clone())?;
+        }
+        Ok(mqtt)
+    }
+
+    fn tls(&mut self) -> &mut TlsOptions {
+        self.tls.get_or_insert_with(TlsOptions::default)
+    }
+}
+
+/// The longest ALPN protocol name (RFC 7301 section 3.1: a one-byte length).
+const MAX_ALPN: usize = 255;
+
+impl tether_options {
+    /// Trust the CA certificates of the PEM file `path` for `mqtts://` servers (instead of
+    /// the system's root certificates, which are trusted when no CA file is given). The file
+    /// is read now: `TETHER_TLS` when it cannot be read or holds no certificate, with the
+    /// file named in `tether_last_error()`; the options keep what they had.
+    ///
+    /// ```c
+    /// tether_options_set_tls_ca_file(options, "/etc/mqtt/ca.pem");
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_tls_ca_file(
+        options: *mut tether_options,
+        path: *const c_char,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let path = try_str!(path);
+            let check = TlsOptions { ca_file: Some(path.into()), ..TlsOptions::default() };
+            check.build()?;
+            options.tls().ca_file = check.ca_file;
+            Ok(())
+        }
+    }
+
+    /// The client certificate (PEM, leaf first) and its private key (PEM: PKCS#1, PKCS#8 or
+    /// SEC1) shown to servers that ask for one (mutual TLS). Both files are read now:
+    /// `TETHER_TLS` when one cannot be read, holds no certificate or key, or the key is not
+    /// the certificate's (the file is named in `tether_last_error()`).
+    ///
+    /// ```c
+    /// tether_options_set_tls_client_cert(options, "client.pem", "client.key");
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_tls_client_cert(
+        options: *mut tether_options,
+        cert_file: *const c_char,
+        key_file: *const c_char,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let cert_file = try_str!(cert_file);
+            let key_file = try_str!(key_file);
+            // verify off only so that this check reads no root certificates.
+            let check = TlsOptions {
+                client_cert_file: Some(cert_file.into()),
+                client_key_file: Some(key_file.into()),
+                verify: false,
+                ..TlsOptions::default()
+            };
+            check.build()?;
+            let tls = options.tls();
+            tls.client_cert_file = check.client_cert_file;
+            tls.client_key_file = check.client_key_file;
+            Ok(())
+        }
+    }
+
+    /// The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of
+    /// `n` NUL-terminated strings (each 1 to 255 bytes), copied. `n` 0 (`protocols` may then
+    /// be NULL) offers none, the default.
+    ///
+    /// ```c
+    /// const char *const alpn[] = {"mqtt"};
+    /// tether_options_set_tls_alpn(options, alpn, 1);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_tls_alpn(
+        options: *mut tether_options,
+        protocols: *const *const c_char,
+        n: usize,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let pointers: &[*const c_char] = if n == 0 {
+                &[]
+            } else if protocols.is_null() {
+                return Err(Failure::null("protocols"));
+            } else {
+                // SAFETY: not NULL, and the C contract: `protocols` points to `n` pointers,
+                // valid during the call.
+                unsafe { std::slice::from_raw_parts(protocols, n) }
+            };
+            let mut alpn = Vec::with_capacity(n);
+            for (i, &protocol) in pointers.iter().enumerate() {
+                let protocol = crate::boundary::c_str(protocol, "protocols[i]")?;
+                if protocol.is_empty() || protocol.len() > MAX_ALPN {
+                    return Err(Failure::invalid(format!(
+                        "ALPN protocol {i} is {} bytes; 1 to {MAX_ALPN} allowed",
+                        protocol.len()
+                    )));
+                }
+                alpn.push(protocol.as_bytes().to_vec());
+            }
+            options.tls().alpn = alpn;
+            Ok(())
+        }
+    }
+
+    /// Whether the server's certificate is verified (default true). **false is dangerous**:
+    /// any certificate is accepted, so anyone on the path can read and change the traffic.
+    /// For tests and development only.
+    ///
+    /// ```c
+    /// tether_options_set_tls_verify(options, false); // a test broker's self-signed certificate
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_tls_verify(
+        options: *mut tether_options,
+        verify: bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).tls().verify = verify;
+            Ok(())
+        }
     }
 }

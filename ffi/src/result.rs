@@ -61,6 +61,11 @@ pub enum tether_result {
     TETHER_CONNECTION_REFUSED = 302,
     /// The server closed the connection with DISCONNECT; the reason code says why.
     TETHER_DISCONNECTED = 303,
+    /// TLS failed in a way retrying will not fix: a CA, certificate or key file that cannot
+    /// be read (named in `tether_last_error()`), a server certificate that is not trusted,
+    /// expired or for another host, or a handshake the server refused (for example without
+    /// the client certificate it requires). Automatic reconnects stop on it.
+    TETHER_TLS = 304,
 
     /// The server broke the MQTT protocol, or a request failed with a protocol error.
     TETHER_PROTOCOL_ERROR = 400,
@@ -101,6 +106,7 @@ impl tether_result {
         TETHER_IO,
         TETHER_CONNECTION_REFUSED,
         TETHER_DISCONNECTED,
+        TETHER_TLS,
         TETHER_PROTOCOL_ERROR,
         TETHER_REJECTED,
         TETHER_SESSION_LOST,
@@ -130,6 +136,7 @@ impl tether_result {
             TETHER_IO => c"network error",
             TETHER_CONNECTION_REFUSED => c"the server refused the connection",
             TETHER_DISCONNECTED => c"the server closed the connection",
+            TETHER_TLS => c"TLS failed (certificate, key or CA problem, or handshake refused)",
             TETHER_PROTOCOL_ERROR => c"MQTT protocol error",
             TETHER_REJECTED => c"the server refused the request",
             TETHER_SESSION_LOST => c"the server did not keep the session; the message was not delivered",
@@ -156,6 +163,7 @@ pub(crate) fn result_of_kind(kind: ErrorKind) -> tether_result {
         ErrorKind::Timeout => TETHER_TIMEOUT,
         ErrorKind::ConnectionRefused => TETHER_CONNECTION_REFUSED,
         ErrorKind::Io => TETHER_IO,
+        ErrorKind::Tls => TETHER_TLS,
         ErrorKind::Protocol => TETHER_PROTOCOL_ERROR,
         ErrorKind::Rejected => TETHER_REJECTED,
         ErrorKind::SessionLost => TETHER_SESSION_LOST,

@@ -167,7 +167,7 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1))]
+        quota_retry_backoff=0.1, tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -194,6 +194,7 @@ impl Client {
         auto_topic_alias: bool,
         #[pyo3(from_py_with = arg::quota_retries)] quota_retries: u8,
         #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
+        tls: Option<&Bound<'_, crate::tls::TlsOptions>>,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -221,6 +222,7 @@ impl Client {
                 auto_topic_alias,
                 quota_retries,
                 quota_retry_backoff,
+                tls,
             },
         )?;
         Ok(Client {
@@ -257,17 +259,21 @@ impl Client {
         lock(&self.shared.last_disconnect).clone()
     }
 
-    /// Connect to the server at `host`:`port` ("unix:///path" for a Unix socket) and wait for
-    /// its CONNACK, at most `timeout` seconds. Returns the `ConnAck` (`session_present`,
+    /// Connect to the server at `host`:`port` (port 1883 by default), or at the URL in
+    /// `host` ("mqtt://host[:1883]", "mqtts://host[:8883]" secured by `tls=`, "unix:///path";
+    /// the port is then the URL's), and wait for its CONNACK, at most `timeout` seconds.
+    /// `TlsError` (a `ConnectError`) when the server's certificate is not trusted, expired or
+    /// for another host, or the server refused the handshake; `NotSupportedError` for
+    /// "ws://" and "wss://" (not supported yet). Returns the `ConnAck` (`session_present`,
     /// `reason_code`, `properties`). Raises `ConnectError` when the server refuses (with
     /// `.reason_code` and `.reason_string`) or cannot be reached, `TimeoutError` when no
     /// answer came in time. After a success the client reconnects by itself.
-    #[pyo3(signature = (host, port=1883, timeout=10.0))]
+    #[pyo3(signature = (host, port=None, timeout=10.0))]
     fn connect<'py>(
         &self,
         py: Python<'py>,
         host: &str,
-        #[pyo3(from_py_with = arg::port)] port: u16,
+        #[pyo3(from_py_with = arg::port)] port: Option<u16>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.connect_in(py, Mode::Blocking, host, port, timeout)
@@ -528,12 +534,12 @@ impl Client {
 
     // --- asyncio primitives (tether.AsyncClient builds its coroutines on these) ----------
 
-    #[pyo3(signature = (host, port=1883, timeout=10.0))]
+    #[pyo3(signature = (host, port=None, timeout=10.0))]
     fn _aconnect<'py>(
         &self,
         py: Python<'py>,
         host: &str,
-        #[pyo3(from_py_with = arg::port)] port: u16,
+        #[pyo3(from_py_with = arg::port)] port: Option<u16>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.connect_in(py, Mode::Async, host, port, timeout)
@@ -747,7 +753,7 @@ impl Client {
         py: Python<'py>,
         mode: Mode,
         host: &str,
-        port: u16,
+        port: Option<u16>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let server = options::server_addr(py, host, port)?;
@@ -756,9 +762,10 @@ impl Client {
             self.shared.refuse_in_callback(py, "connect()")?;
         }
         self.shared.ensure_dispatch();
+        let where_to = server.to_string();
         let pending = self.shared.core.connect_request(Some(vec![server]));
         let abort = AbortConnect { core: Some(self.shared.core.clone()) };
-        let what = format!("no CONNACK from {host}:{port} within {}", seconds_text(limit));
+        let what = format!("no CONNACK from {where_to} within {}", seconds_text(limit));
         let shared = self.shared.clone();
         let on_ok: OnOk<tether_core::ConnAck> = Box::new(move |py, ack| {
             shared.active.store(true, Ordering::Release);

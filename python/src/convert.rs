@@ -105,7 +105,6 @@ pub(crate) mod arg {
         qos: u8 = QOS;
         retain_handling: u8 = RETAIN_HANDLING;
         keep_alive: u16 = TWO_BYTE;
-        port: u16 = PORT;
         max_queued: usize = QUEUE_LIMIT;
         max_queued_bytes: usize = QUEUE_LIMIT;
         reason_code: u8 = REASON_CODE;
@@ -113,6 +112,7 @@ pub(crate) mod arg {
     }
 
     optional_ints! {
+        port: u16 = PORT;
         session_expiry_interval: u32 = FOUR_BYTE;
         receive_maximum: u16 = RECEIVE_MAXIMUM;
         max_packet_size: u32 = MAXIMUM_PACKET_SIZE;

@@ -37,6 +37,13 @@ class ConnectError(Error, ConnectionError):
     (``reason_code`` is None). Also a builtin ``ConnectionError``.\"\"\"
 
 
+class TlsError(ConnectError):
+    \"\"\"TLS failed in a way retrying will not fix: a CA, certificate or key file that cannot
+    be read (the message names it), a server certificate that is not trusted, expired or for
+    another host, or a handshake the server refused (for example without the client
+    certificate it requires). Automatic reconnects stop on it. Also a ``ConnectError``.\"\"\"
+
+
 class TimeoutError(Error, _builtins.TimeoutError):
     \"\"\"The operation did not complete within its timeout. Also the builtin ``TimeoutError``.\"\"\"
 
@@ -106,6 +113,7 @@ class ClosedError(Error):
 pub(crate) struct Classes {
     pub error: Py<PyType>,
     pub connect: Py<PyType>,
+    pub tls: Py<PyType>,
     pub timeout: Py<PyType>,
     pub not_connected: Py<PyType>,
     pub protocol: Py<PyType>,
@@ -125,6 +133,7 @@ static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 pub(crate) const NAMES: &[&str] = &[
     "Error",
     "ConnectError",
+    "TlsError",
     "TimeoutError",
     "NotConnectedError",
     "ProtocolError",
@@ -162,6 +171,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let classes = Classes {
         error: get("Error")?,
         connect: get("ConnectError")?,
+        tls: get("TlsError")?,
         timeout: get("TimeoutError")?,
         not_connected: get("NotConnectedError")?,
         protocol: get("ProtocolError")?,
@@ -215,6 +225,7 @@ pub(crate) fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
         ErrorKind::Timeout => &c.timeout,
         // A connection that could not be made, refused or not: both are connect failures.
         ErrorKind::ConnectionRefused | ErrorKind::Io => &c.connect,
+        ErrorKind::Tls => &c.tls,
         ErrorKind::Protocol => &c.protocol,
         ErrorKind::Rejected => &c.publish,
         ErrorKind::SessionLost => &c.session_lost,

@@ -26,6 +26,7 @@ mod message;
 mod options;
 mod props;
 mod shared;
+mod tls;
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -84,6 +85,7 @@ fn _tether(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<props::PublishProperties>()?;
     m.add_class::<props::Will>()?;
     m.add_class::<props::WillProperties>()?;
+    m.add_class::<tls::TlsOptions>()?;
     m.add("SESSION_NEVER_EXPIRES", tether_core::SESSION_NEVER_EXPIRES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_async_client, m)?)?;
@@ -101,6 +103,7 @@ fn _tether(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "PublishProperties",
         "Will",
         "WillProperties",
+        "TlsOptions",
         "SESSION_NEVER_EXPIRES",
         "__version__",
     ]);

@@ -93,6 +93,7 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub auto_topic_alias: bool,
     pub quota_retries: u8,
     pub quota_retry_backoff: f64,
+    pub tls: Option<&'a Bound<'py, crate::tls::TlsOptions>>,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -129,6 +130,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         auto_topic_alias,
         quota_retries,
         quota_retry_backoff,
+        tls,
     } = args;
     let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
     let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -177,6 +179,12 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
     o.set_connect_timeout(connect_timeout);
     let delivery_events = ASYNC_FLAVOUR.with(Cell::get);
     o.set_delivery_events(delivery_events);
+    if let Some(tls) = tls {
+        let tls = tls.get().to_core();
+        // Reads the files (and the system's roots without ca_file): off the GIL.
+        let config = py.detach(|| tls.build()).map_err(|e| errors::to_py(py, &e))?;
+        o.set_tls_config(config);
+    }
     // Anything the checks above left (a will's properties, ...): refused now rather than at
     // connect().
     o.validate().map_err(|e| errors::to_py(py, &e))?;
@@ -224,7 +232,20 @@ fn session_lost_policy(py: Python<'_>, s: &str) -> PyResult<SessionLostPolicy> {
     }
 }
 
-pub(crate) fn server_addr(py: Python<'_>, host: &str, port: u16) -> PyResult<ServerAddr> {
+/// Where `connect(host, port)` goes: a URL in `host` when it has "://" (`mqtt://`,
+/// `mqtts://`, `unix:///path`; its port then comes from the URL), else `host`:`port` over TCP
+/// (1883 by default), or "unix:/path".
+pub(crate) fn server_addr(py: Python<'_>, host: &str, port: Option<u16>) -> PyResult<ServerAddr> {
+    if host.contains("://") {
+        if port.is_some() {
+            return Err(errors::invalid_argument(
+                py,
+                format!("port={} with a URL ({host:?}): give the port in the URL", port.unwrap_or(0)),
+            ));
+        }
+        return ServerAddr::from_url(host).map_err(|e| errors::to_py(py, &e));
+    }
+    let port = port.unwrap_or(1883);
     if let Some(path) = host.strip_prefix("unix://").or_else(|| host.strip_prefix("unix:")) {
         if path.is_empty() {
             return Err(errors::invalid_argument(py, "unix: needs a socket path"));

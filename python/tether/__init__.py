@@ -9,7 +9,7 @@ silently: it is delivered, or its :class:`Delivery` fails with a reason you can 
 
     with tether.Client("sensor-1", clean_start=False,
                        session_expiry_interval=tether.SESSION_NEVER_EXPIRES) as client:
-        ack = client.connect("127.0.0.1", 1883)
+        ack = client.connect("127.0.0.1", 1883)  # or client.connect("mqtts://broker:8883")
         client.subscribe("sensors/#", qos=1)
         client.publish("sensors/1", b"21.5", qos=1).wait(timeout=5.0)
         for msg in client.messages(timeout=1.0):
@@ -44,6 +44,8 @@ from ._tether import (
     QueueFullError,
     SessionLostError,
     TimeoutError,
+    TlsError,
+    TlsOptions,
     Will,
     WillProperties,
     __version__,
@@ -75,6 +77,8 @@ __all__ = [
     "QueueFullError",
     "SessionLostError",
     "TimeoutError",
+    "TlsError",
+    "TlsOptions",
     "Will",
     "WillProperties",
     "__version__",

@@ -19,6 +19,7 @@ from ._tether import (
     DisconnectInfo,
     Message,
     PublishProperties,
+    TlsOptions,
     Will,
     _async_client,
 )
@@ -76,6 +77,7 @@ class AsyncClient:
         auto_topic_alias: bool = True,
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
+        tls: TlsOptions | None = None,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -101,6 +103,7 @@ class AsyncClient:
             auto_topic_alias=auto_topic_alias,
             quota_retries=quota_retries,
             quota_retry_backoff=quota_retry_backoff,
+            tls=tls,
         )
 
     @property
@@ -151,8 +154,11 @@ class AsyncClient:
         """How the last connection ended, or None before any ended."""
         return self._client.last_disconnect
 
-    async def connect(self, host: str, port: int = 1883, timeout: float | None = 10.0) -> ConnAck:
-        """Connect and wait for CONNACK; see :meth:`tether.Client.connect`."""
+    async def connect(
+        self, host: str, port: int | None = None, timeout: float | None = 10.0
+    ) -> ConnAck:
+        """Connect to host:port or to the URL in host, and wait for CONNACK; see
+        :meth:`tether.Client.connect`."""
         return await self._client._aconnect(host, port, timeout)
 
     async def subscribe(

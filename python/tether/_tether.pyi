@@ -1,6 +1,8 @@
 """Type stubs of tether's extension module (hand-written; checked with mypy.stubtest)."""
 
 import builtins
+import os
+import pathlib
 from collections.abc import Awaitable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Callable, Final, Literal, final
@@ -32,6 +34,8 @@ __all__ = [
     "QueueFullError",
     "SessionLostError",
     "TimeoutError",
+    "TlsError",
+    "TlsOptions",
     "Will",
     "WillProperties",
     "__version__",
@@ -59,6 +63,9 @@ class Error(Exception):
 
 class ConnectError(Error, ConnectionError):
     """The server refused the connection or could not be reached."""
+
+class TlsError(ConnectError):
+    """TLS failed in a way retrying will not fix (certificate, key or CA, handshake refused)."""
 
 class TimeoutError(Error, builtins.TimeoutError):
     """The operation did not complete within its timeout."""
@@ -198,6 +205,29 @@ class WillProperties:
         user_properties: _UserProperties | None = None,
     ) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class TlsOptions:
+    """TLS settings for mqtts:// servers (verify=False is dangerous: tests only)."""
+
+    @property
+    def ca_file(self) -> pathlib.Path | None: ...
+    @property
+    def cert_file(self) -> pathlib.Path | None: ...
+    @property
+    def key_file(self) -> pathlib.Path | None: ...
+    @property
+    def alpn(self) -> list[str] | None: ...
+    @property
+    def verify(self) -> bool: ...
+    def __new__(
+        cls,
+        ca_file: str | os.PathLike[str] | None = None,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+        alpn: list[str] | None = None,
+        verify: bool = True,
+    ) -> Self: ...
 
 @final
 class Will:
@@ -362,6 +392,7 @@ class Client:
         auto_topic_alias: bool = True,
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
+        tls: TlsOptions | None = None,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
@@ -372,8 +403,8 @@ class Client:
         """How the last connection ended, or None before any ended."""
     @property
     def _active(self) -> bool: ...
-    def connect(self, host: str, port: int = 1883, timeout: float | None = 10.0) -> ConnAck:
-        """Connect and wait for CONNACK."""
+    def connect(self, host: str, port: int | None = None, timeout: float | None = 10.0) -> ConnAck:
+        """Connect to host:port or to the URL in host ("mqtts://host:8883"); wait for CONNACK."""
     def subscribe(
         self,
         topic: _TopicFilters,
@@ -446,7 +477,7 @@ class Client:
     ) -> bool: ...
     # asyncio primitives of tether.AsyncClient
     def _aconnect(
-        self, host: str, port: int = 1883, timeout: float | None = 10.0
+        self, host: str, port: int | None = None, timeout: float | None = 10.0
     ) -> Awaitable[ConnAck]: ...
     def _asubscribe(
         self,

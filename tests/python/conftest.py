@@ -147,3 +147,35 @@ def uid(request: pytest.FixtureRequest) -> str:
     """A string unique to this test run and test: for client ids and topics."""
     name = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")
     return f"{name[:40]}-{os.getpid()}-{next(_counter)}"
+
+
+class TlsBroker(Process):
+    """A broker with a TLS listener and throw-away certificates (`broker --tls`): `tls_port`,
+    and in `dir` ca.pem, client.pem/.key and other-ca.pem (a CA that signed nothing)."""
+
+    def __init__(self, require_certificate: bool = False) -> None:
+        args = ["broker", "--tls"] + (["--require-certificate"] if require_certificate else [])
+        super().__init__(args)
+        assert self.proc.stdout is not None
+        # Printed together with PORT: already in the reader's buffer, where select() cannot
+        # see them.
+        word, value = self.proc.stdout.readline().strip().split(" ", 1)
+        assert word == "TLS_PORT", word
+        self.tls_port = int(value)
+        word, value = self.proc.stdout.readline().strip().split(" ", 1)
+        assert word == "TLS_DIR", word
+        self.dir = Path(value)
+
+
+@pytest.fixture(scope="session")
+def tls_broker() -> Iterator[TlsBroker]:
+    b = TlsBroker()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def mtls_broker() -> Iterator[TlsBroker]:
+    b = TlsBroker(require_certificate=True)
+    yield b
+    b.close()

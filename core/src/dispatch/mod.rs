@@ -469,6 +469,9 @@ fn notice(client_id: &str, event: Event) -> Option<Item> {
                 delay.as_secs_f64()
             ),
         ),
+        Event::ReconnectStopped { error } => {
+            (NoticeLevel::Warning, format!("client {client_id:?}: not reconnecting: {error}"))
+        }
         _ => return None,
     };
     Some(Item::Notice(Notice { level, text }))

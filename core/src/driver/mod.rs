@@ -28,14 +28,16 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::codec::{self, ConnAck, ConnectReasonCode, Decoded, DisconnectReasonCode, UnsubAckReasonCode};
 use crate::completion::Completer;
 use crate::session::{DisconnectCause, Session};
-use crate::{ConnectAttempt, Error, Event, FlushReport, MqttOptions, PublishCompletion, SubscribeOutcome};
+use crate::{
+    ConnectAttempt, Error, ErrorKind, Event, FlushReport, MqttOptions, PublishCompletion, SubscribeOutcome,
+};
 use backoff::Backoff;
 use hooks::before_connect;
 pub(crate) use hooks::SharedAuthenticator;
 use outbox::reserve;
 use pending::Pending;
 pub(crate) use requests::{Control, DeliveryResult, PublishJob};
-use transport::{ReadHalf, WriteHalf};
+use transport::{ReadHalf, ServerAddr, WriteHalf};
 
 /// Bytes encoded ahead of the socket at most (one write call takes them all when the socket
 /// has room). 64 KiB is about 800 small PUBLISH packets per system call already; more only
@@ -200,17 +202,28 @@ impl Driver {
         }
         self.session.set_credentials(attempt.username.clone(), attempt.password.clone());
         debug!(server = %attempt.server, attempt = attempt.attempt, "connecting");
-        let ended =
-            match transport::connect(&attempt.server, self.options.connect_timeout, self.options.tcp_nodelay)
-                .await
-            {
-                Ok(stream) => self.connection(stream).await,
-                Err(e) => Err(Error::Io(format!("{}: {e}", attempt.server))),
-            };
+        let ended = match self.open(&attempt.server).await {
+            Ok(stream) => self.connection(stream, &attempt.server).await,
+            Err(e) => Err(e),
+        };
         if self.mode != Mode::Running {
             return;
         }
         self.after_connection(ended).await;
+    }
+
+    /// Open the transport to `server`, making the default TLS configuration the first time
+    /// a TLS server is tried without one.
+    async fn open(&mut self, server: &ServerAddr) -> Result<(ReadHalf, WriteHalf), Error> {
+        if matches!(server, ServerAddr::Tls { .. }) && self.options.tls.is_none() {
+            // Reading the system's roots is file IO: off the runtime's workers.
+            let built = tokio::task::spawn_blocking(|| crate::TlsOptions::default().build())
+                .await
+                .map_err(|e| Error::Tls(format!("building the TLS configuration: {e}")))??;
+            self.options.tls = Some(built);
+        }
+        let o = &self.options;
+        transport::connect(server, o.connect_timeout, o.tcp_nodelay, o.tls.as_ref()).await
     }
 
     async fn after_connection(&mut self, ended: Result<Ended, Error>) {
@@ -228,7 +241,8 @@ impl Driver {
                 };
                 (Error::from(cause), stable, fatal, busy)
             }
-            Err(e) => (e.clone(), false, false, false),
+            // A certificate the server or we refuse stays refused: no reconnect storm.
+            Err(e) => (e.clone(), false, e.kind() == ErrorKind::Tls, false),
         };
         let was_connected = matches!(&ended, Ok(Ended { connected_for: Some(_), .. }));
         if let Some(done) = self.disconnect_waiter.take() {
@@ -256,6 +270,11 @@ impl Driver {
         if fatal || !self.options.reconnect.enabled {
             // Refusals such as "not authorized" do not get better by retrying: report and stop.
             info!(%error, "not reconnecting");
+            if fatal && ended.is_err() {
+                // No Disconnected event tells this one (there was no connection).
+                self.emit(Event::ReconnectStopped { error });
+                self.pump(None);
+            }
             self.mode = Mode::Idle;
             return;
         }
@@ -310,7 +329,11 @@ impl Driver {
     }
 
     /// One connection, from CONNECT to close.
-    async fn connection(&mut self, (mut rd, mut wr): (ReadHalf, WriteHalf)) -> Result<Ended, Error> {
+    async fn connection(
+        &mut self,
+        (mut rd, mut wr): (ReadHalf, WriteHalf),
+        server: &ServerAddr,
+    ) -> Result<Ended, Error> {
         let mut rbuf = BytesMut::with_capacity(64 * 1024);
         let mut wbuf = BytesMut::with_capacity(64 * 1024);
         let max_in = self.options.properties.maximum_packet_size.unwrap_or(u32::MAX);
@@ -320,6 +343,8 @@ impl Driver {
         self.connected_at = None;
         self.session.connection_opened(Instant::now().into_std());
         let mut io_error: Option<String> = None;
+        // A TLS refusal that arrived after the handshake (see `transport::read_failure`).
+        let mut tls_error: Option<Error> = None;
         // One timer for the whole connection, moved only when the engine's deadline moves:
         // a new Sleep per turn of the loop registered and removed a timer entry each time.
         let timer = tokio::time::sleep_until(connack_deadline);
@@ -374,9 +399,14 @@ impl Driver {
                         self.decode(&mut rbuf, max_in);
                         just_read = true;
                     }
-                    Err(e) => { io_error = Some(e.to_string()); break }
+                    Err(e) => {
+                        tls_error = transport::read_failure(server, &e);
+                        io_error = Some(e.to_string());
+                        break
+                    }
                 },
-                w = wr.write(&wbuf), if !wbuf.is_empty() => match w {
+                // With the buffer sent, whatever TLS still holds is flushed (see WriteHalf).
+                w = write_or_flush(&mut wr, &wbuf), if !wbuf.is_empty() || wr.needs_flush() => match w {
                     Ok(n) => wbuf.advance(n),
                     Err(e) => { io_error = Some(e.to_string()); break }
                 },
@@ -420,6 +450,9 @@ impl Driver {
             debug!(error = %e, "connection lost");
         }
         if connected_for.is_none() && matches!(cause, DisconnectCause::ConnectionLost) {
+            if let Some(e) = tls_error {
+                return Err(e);
+            }
             return Err(Error::Io(
                 io_error.unwrap_or_else(|| "the server closed the connection before CONNACK".into()),
             ));
@@ -488,6 +521,16 @@ impl Driver {
         self.counters.messages_out.store(stats.messages_out, Ordering::Relaxed);
         self.counters.retransmissions.store(stats.retransmissions, Ordering::Relaxed);
         self.counters.quota_retries.store(stats.quota_retries, Ordering::Relaxed);
+    }
+}
+
+/// Write what `wbuf` holds, or with it empty flush the transport; how many bytes of `wbuf`
+/// went.
+async fn write_or_flush(wr: &mut WriteHalf, wbuf: &[u8]) -> std::io::Result<usize> {
+    if wbuf.is_empty() {
+        wr.flush().await.map(|()| 0)
+    } else {
+        wr.write(wbuf).await
     }
 }
 

@@ -1,18 +1,29 @@
-//! Transports behind one small seam: a read half and a write half of a byte stream. TCP and
-//! Unix domain sockets today; TLS and WebSocket plug in here as further [`ServerAddr`] kinds
-//! and variants of the halves.
+//! Transports behind one small seam: a read half and a write half of a byte stream. TCP, TLS
+//! over TCP and Unix domain sockets today; WebSocket plugs in here as a further
+//! [`ServerAddr`] kind and variants of the halves.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::tls::final_failure;
+use crate::Error;
 
 /// The reading side of a connection to a broker. One variant per kind of socket rather than a
 /// boxed stream, so that the driver can still reach the socket (see [`ReadHalf::ack_now`]).
 pub(crate) enum ReadHalf {
     Tcp(tokio::net::tcp::OwnedReadHalf),
+    /// A TLS stream has one state for both directions, so its halves share it through
+    /// `tokio::io::split` (a lock, uncontended: one task drives both). The TCP socket
+    /// underneath is kept as a second handle for TCP_QUICKACK.
+    Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>, QuickAck),
     #[cfg(unix)]
     Unix(tokio::net::unix::OwnedReadHalf),
 }
@@ -20,19 +31,61 @@ pub(crate) enum ReadHalf {
 /// The writing side of a connection to a broker.
 pub(crate) enum WriteHalf {
     Tcp(tokio::net::tcp::OwnedWriteHalf),
+    /// `unflushed`: bytes were written since the last flush. rustls may accept plaintext
+    /// that it could not yet write to the socket, and only a later write or a flush sends
+    /// it: the driver flushes once its own buffer is empty (see [`WriteHalf::needs_flush`]).
+    Tls {
+        half: tokio::io::WriteHalf<TlsStream<TcpStream>>,
+        unflushed: bool,
+    },
     #[cfg(unix)]
     Unix(tokio::net::unix::OwnedWriteHalf),
+}
+
+/// A second handle on a TLS connection's TCP socket (a duplicated descriptor), for socket
+/// options; the stream itself is owned by the TLS layer.
+pub(crate) struct QuickAck {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket: Option<std::os::fd::OwnedFd>,
+}
+
+impl QuickAck {
+    fn of(_stream: &TcpStream) -> QuickAck {
+        QuickAck {
+            // Best effort: without the handle only the quick ACK is lost.
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            socket: std::os::fd::AsFd::as_fd(_stream).try_clone_to_owned().ok(),
+        }
+    }
+
+    fn ack_now(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(fd) = &self.socket {
+            let _ = socket2::SockRef::from(fd).set_tcp_quickack(true);
+        }
+    }
 }
 
 impl ReadHalf {
     /// Acknowledge what was read now rather than when the delayed-ACK timer fires
     /// (TCP_QUICKACK; Linux only, elsewhere nothing). The driver says when: see `connection`.
     pub(crate) fn ack_now(&self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let ReadHalf::Tcp(r) = self {
-            // Best effort: a failure costs only the delay this avoids.
-            let _ = socket2::SockRef::from(r.as_ref()).set_tcp_quickack(true);
+        match self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            ReadHalf::Tcp(r) => {
+                // Best effort: a failure costs only the delay this avoids.
+                let _ = socket2::SockRef::from(r.as_ref()).set_tcp_quickack(true);
+            }
+            ReadHalf::Tls(_, quick) => quick.ack_now(),
+            _ => {}
         }
+    }
+}
+
+impl WriteHalf {
+    /// Whether bytes handed to the transport may still wait in it for a flush.
+    pub(crate) fn needs_flush(&self) -> bool {
+        matches!(self, WriteHalf::Tls { unflushed: true, .. })
     }
 }
 
@@ -40,6 +93,7 @@ impl AsyncRead for ReadHalf {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Tls(r, _) => Pin::new(r).poll_read(cx, buf),
             #[cfg(unix)]
             ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
         }
@@ -50,6 +104,13 @@ impl AsyncWrite for WriteHalf {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::Tls { half, unflushed } => {
+                let r = Pin::new(half).poll_write(cx, buf);
+                if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                    *unflushed = true;
+                }
+                r
+            }
             #[cfg(unix)]
             WriteHalf::Unix(w) => Pin::new(w).poll_write(cx, buf),
         }
@@ -58,6 +119,13 @@ impl AsyncWrite for WriteHalf {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::Tls { half, unflushed } => {
+                let r = Pin::new(half).poll_flush(cx);
+                if matches!(r, Poll::Ready(Ok(()))) {
+                    *unflushed = false;
+                }
+                r
+            }
             #[cfg(unix)]
             WriteHalf::Unix(w) => Pin::new(w).poll_flush(cx),
         }
@@ -66,6 +134,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::Tls { half, .. } => Pin::new(half).poll_shutdown(cx),
             #[cfg(unix)]
             WriteHalf::Unix(w) => Pin::new(w).poll_shutdown(cx),
         }
@@ -78,27 +147,138 @@ impl AsyncWrite for WriteHalf {
 /// use tether_core::ServerAddr;
 /// let a = ServerAddr::tcp("127.0.0.1", 1883);
 /// assert_eq!(a.to_string(), "tcp://127.0.0.1:1883");
+/// assert_eq!(ServerAddr::from_url("mqtts://broker.example")?, ServerAddr::tls("broker.example", 8883));
+/// # Ok::<(), tether_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerAddr {
-    Tcp {
-        host: String,
-        port: u16,
-    },
+    /// Plain MQTT over TCP (`mqtt://`, port 1883 by default).
+    Tcp { host: String, port: u16 },
+    /// MQTT over TLS over TCP (`mqtts://`, port 8883 by default), secured as
+    /// [`crate::MqttOptions::set_tls`] says (the system's root certificates when it was not
+    /// called). `host` is checked against the server's certificate and sent as SNI (not
+    /// sent when it is an IP address).
+    Tls { host: String, port: u16 },
+    /// A Unix domain socket (`unix:///path`).
     #[cfg(unix)]
-    Unix {
-        path: std::path::PathBuf,
-    },
+    Unix { path: std::path::PathBuf },
 }
 
 impl ServerAddr {
+    /// A plain TCP server.
+    ///
+    /// ```
+    /// let a = tether_core::ServerAddr::tcp("127.0.0.1", 1883);
+    /// # drop(a);
+    /// ```
     pub fn tcp(host: impl Into<String>, port: u16) -> Self {
         ServerAddr::Tcp { host: host.into(), port }
     }
 
+    /// A TLS server.
+    ///
+    /// ```
+    /// let a = tether_core::ServerAddr::tls("broker.example", 8883);
+    /// assert_eq!(a.to_string(), "mqtts://broker.example:8883");
+    /// ```
+    pub fn tls(host: impl Into<String>, port: u16) -> Self {
+        ServerAddr::Tls { host: host.into(), port }
+    }
+
+    /// A Unix domain socket.
+    ///
+    /// ```
+    /// let a = tether_core::ServerAddr::unix("/run/mosquitto.sock");
+    /// assert_eq!(a.to_string(), "unix:///run/mosquitto.sock");
+    /// ```
     #[cfg(unix)]
     pub fn unix(path: impl Into<std::path::PathBuf>) -> Self {
         ServerAddr::Unix { path: path.into() }
+    }
+
+    /// The server a URL names: `mqtt://host[:1883]` (also `tcp://`), `mqtts://host[:8883]`
+    /// (also `ssl://`, `tls://`), `unix:///path`; an IPv6 address goes in brackets
+    /// (`mqtts://[::1]:8883`). `ws://` and `wss://` are recognised but not supported yet
+    /// ([`Error::NotSupported`]); anything else is [`Error::InvalidArgument`]. Credentials
+    /// and query strings are refused rather than ignored: give credentials with
+    /// [`crate::MqttOptions::set_credentials`].
+    ///
+    /// ```
+    /// use tether_core::{ErrorKind, ServerAddr};
+    /// assert_eq!(ServerAddr::from_url("mqtt://127.0.0.1")?, ServerAddr::tcp("127.0.0.1", 1883));
+    /// assert_eq!(ServerAddr::from_url("mqtts://[::1]:9000")?, ServerAddr::tls("::1", 9000));
+    /// assert_eq!(ServerAddr::from_url("wss://h/mqtt").unwrap_err().kind(), ErrorKind::NotSupported);
+    /// # Ok::<(), tether_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::InvalidArgument(format!("server URL {url:?}: {why}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected scheme://host[:port]"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
+            "unix" => {
+                #[cfg(unix)]
+                {
+                    if !rest.starts_with('/') || rest.len() < 2 {
+                        return Err(bad("expected unix:///absolute/path"));
+                    }
+                    return Ok(ServerAddr::unix(rest));
+                }
+                #[cfg(not(unix))]
+                return Err(Error::NotSupported(format!(
+                    "server URL {url:?}: Unix domain sockets are not supported on this platform"
+                )));
+            }
+            "ws" | "wss" => {
+                return Err(Error::NotSupported(format!(
+                    "server URL {url:?}: WebSocket is not supported yet"
+                )));
+            }
+            "mqtt" | "tcp" | "mqtts" | "ssl" | "tls" => {}
+            other => {
+                return Err(bad(&format!("unknown scheme {other:?} (expected mqtt, mqtts, ws, wss or unix)")))
+            }
+        }
+        let tls = matches!(scheme.as_str(), "mqtts" | "ssl" | "tls");
+        // A trailing "/" is harmless; a path or query would mean something we do not do.
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#']) {
+            return Err(bad("a path or query is not used by mqtt:// and mqtts://"));
+        }
+        if authority.contains('@') {
+            return Err(bad("credentials do not go in the URL; use set_credentials"));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '[' in the host"))?;
+            match after {
+                "" => (host, None),
+                p => (host, Some(p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?)),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((_, _)) if authority.matches(':').count() > 1 => {
+                    return Err(bad("an IPv6 address goes in brackets: [::1]"))
+                }
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        let port = match port {
+            None => {
+                if tls {
+                    8883
+                } else {
+                    1883
+                }
+            }
+            Some(p) => match p.parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => return Err(bad(&format!("port {p:?} is not in 1..=65535"))),
+            },
+        };
+        Ok(if tls { ServerAddr::tls(host, port) } else { ServerAddr::tcp(host, port) })
     }
 }
 
@@ -106,39 +286,130 @@ impl std::fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServerAddr::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            ServerAddr::Tls { host, port } if host.contains(':') => write!(f, "mqtts://[{host}]:{port}"),
+            ServerAddr::Tls { host, port } => write!(f, "mqtts://{host}:{port}"),
             #[cfg(unix)]
             ServerAddr::Unix { path } => write!(f, "unix://{}", path.display()),
         }
     }
 }
 
-/// Open a transport, within `timeout`.
+/// Open a transport, within `timeout`. `tls` is the configuration for [`ServerAddr::Tls`].
+/// A failure is [`Error::Tls`] when retrying will not help (see `tls::final_failure`),
+/// [`Error::Io`] otherwise.
 pub(crate) async fn connect(
     addr: &ServerAddr,
     timeout: Duration,
     nodelay: bool,
-) -> io::Result<(ReadHalf, WriteHalf)> {
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<(ReadHalf, WriteHalf), Error> {
+    let io = |e: io::Error| Error::Io(format!("{addr}: {e}"));
     let fut = async {
         match addr {
             ServerAddr::Tcp { host, port } => {
-                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                // Without TCP_NODELAY a paced stream of small packets waits on Nagle and
-                // delayed ACKs (tens of milliseconds at p99).
-                stream.set_nodelay(nodelay)?;
+                let stream = tcp(host, *port, nodelay).await.map_err(io)?;
                 // Owned halves rather than tokio::io::split: no lock between them, and the
                 // read half still reaches the socket.
                 let (rd, wr) = stream.into_split();
                 Ok((ReadHalf::Tcp(rd), WriteHalf::Tcp(wr)))
             }
+            ServerAddr::Tls { host, port } => {
+                let config = tls.ok_or_else(|| Error::Tls(format!("{addr}: no TLS configuration")))?;
+                // An IP address is checked against the certificate's IP SANs (and not sent
+                // as SNI, RFC 6066 section 3); a name against its DNS names.
+                let name = ServerName::try_from(host.clone()).map_err(|e| {
+                    Error::InvalidArgument(format!("{addr}: {host:?} is not a server name: {e}"))
+                })?;
+                let stream = tcp(host, *port, nodelay).await.map_err(io)?;
+                let quick = QuickAck::of(&stream);
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let stream =
+                    connector.connect(name, stream).await.map_err(|e| handshake_error(addr, host, e))?;
+                let (rd, wr) = tokio::io::split(stream);
+                Ok((ReadHalf::Tls(rd, quick), WriteHalf::Tls { half: wr, unflushed: false }))
+            }
             #[cfg(unix)]
             ServerAddr::Unix { path } => {
-                let (rd, wr) = tokio::net::UnixStream::connect(path).await?.into_split();
+                let (rd, wr) = tokio::net::UnixStream::connect(path).await.map_err(io)?.into_split();
                 Ok((ReadHalf::Unix(rd), WriteHalf::Unix(wr)))
             }
         }
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {addr} timed out"))),
+        Err(_) => Err(Error::Io(format!("connecting to {addr} timed out"))),
+    }
+}
+
+async fn tcp(host: &str, port: u16, nodelay: bool) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect((host, port)).await?;
+    // Without TCP_NODELAY a paced stream of small packets waits on Nagle and delayed ACKs
+    // (tens of milliseconds at p99).
+    stream.set_nodelay(nodelay)?;
+    Ok(stream)
+}
+
+/// A failed TLS handshake as the user should hear it.
+fn handshake_error(addr: &ServerAddr, host: &str, e: io::Error) -> Error {
+    match crate::tls::rustls_error(&e).and_then(|r| final_failure(&addr.to_string(), host, r)) {
+        Some(error) => error,
+        None => Error::Io(format!("{addr}: TLS handshake: {e}")),
+    }
+}
+
+/// The final TLS failure behind an error read from an established stream, when there is
+/// one: under TLS 1.3 the server judges our certificate after our side of the handshake is
+/// done, so its refusal arrives as an alert on the first read.
+pub(crate) fn read_failure(addr: &ServerAddr, e: &io::Error) -> Option<Error> {
+    let host = match addr {
+        ServerAddr::Tls { host, .. } => host,
+        _ => return None,
+    };
+    final_failure(&addr.to_string(), host, crate::tls::rustls_error(e)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn urls() {
+        let ok = [
+            ("mqtt://h", ServerAddr::tcp("h", 1883)),
+            ("tcp://h:1", ServerAddr::tcp("h", 1)),
+            ("MQTTS://h", ServerAddr::tls("h", 8883)),
+            ("ssl://h:9/", ServerAddr::tls("h", 9)),
+            ("mqtts://127.0.0.1:8884", ServerAddr::tls("127.0.0.1", 8884)),
+            ("mqtt://[::1]", ServerAddr::tcp("::1", 1883)),
+            ("mqtts://[::1]:2", ServerAddr::tls("::1", 2)),
+            ("unix:///run/m.sock", ServerAddr::unix("/run/m.sock")),
+        ];
+        for (url, want) in ok {
+            assert_eq!(ServerAddr::from_url(url).unwrap(), want, "{url}");
+        }
+        let bad = [
+            "h:1883",
+            "http://h",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:70000",
+            "mqtt://h:x",
+            "mqtt://u:p@h",
+            "mqtt://h/path",
+            "mqtt://::1",
+            "mqtt://[::1",
+            "unix://relative",
+        ];
+        for url in bad {
+            let e = ServerAddr::from_url(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{url}: {e}");
+            assert!(e.to_string().contains(url), "{e}");
+        }
+        for url in ["ws://h:80/mqtt", "wss://h/mqtt"] {
+            let e = ServerAddr::from_url(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotSupported, "{url}");
+            assert!(e.to_string().contains("WebSocket is not supported yet"), "{e}");
+        }
     }
 }

@@ -89,11 +89,12 @@ pub struct BrokerBuilder {
     autosave_interval: u32,
     lines: Vec<String>,
     port: Option<u16>,
+    tls: Option<crate::tls::TlsListener>,
 }
 
 impl Default for BrokerBuilder {
     fn default() -> Self {
-        BrokerBuilder { persistence: false, autosave_interval: 1, lines: Vec::new(), port: None }
+        BrokerBuilder { persistence: false, autosave_interval: 1, lines: Vec::new(), port: None, tls: None }
     }
 }
 
@@ -134,6 +135,23 @@ impl BrokerBuilder {
         self
     }
 
+    /// Adds a TLS listener on another free port ([`Broker::tls_port`]), beside the plain one.
+    ///
+    /// ```no_run
+    /// use tether_testkit::tls::{TestPki, TlsListener};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let pki = TestPki::generate(dir.path()).unwrap();
+    /// let b = tether_testkit::Broker::builder()
+    ///     .tls_listener(TlsListener::new(&pki.server, &pki.ca_file, false))
+    ///     .start()
+    ///     .unwrap();
+    /// println!("mqtts://127.0.0.1:{}", b.tls_port().unwrap());
+    /// ```
+    pub fn tls_listener(mut self, listener: crate::tls::TlsListener) -> Self {
+        self.tls = Some(listener);
+        self
+    }
+
     /// Listens on this port instead of a freshly picked free one (no retry on another port).
     ///
     /// ```no_run
@@ -162,7 +180,12 @@ impl BrokerBuilder {
                 Some(p) => p,
                 None => free_port()?,
             };
-            let mut broker = Broker { child: None, port, dir: None, dir_path: dir.path().to_path_buf() };
+            let tls_port = match self.tls {
+                Some(_) => Some(free_port()?),
+                None => None,
+            };
+            let mut broker =
+                Broker { child: None, port, tls_port, dir: None, dir_path: dir.path().to_path_buf() };
             broker.write_config(&self)?;
             match broker.spawn_and_wait() {
                 Ok(()) => {
@@ -199,6 +222,7 @@ impl BrokerBuilder {
 pub struct Broker {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     /// Owns the temporary folder; `None` only while the first start is in progress.
     dir: Option<tempfile::TempDir>,
     dir_path: PathBuf,
@@ -236,6 +260,17 @@ impl Broker {
     /// ```
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the TLS listener, when the builder asked for one
+    /// ([`BrokerBuilder::tls_listener`]).
+    ///
+    /// ```no_run
+    /// let b = tether_testkit::Broker::start();
+    /// assert_eq!(b.tls_port(), None);
+    /// ```
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// `127.0.0.1:<port>`.
@@ -414,6 +449,14 @@ impl Broker {
         let _ = writeln!(conf, "log_timestamp true");
         for line in &opts.lines {
             let _ = writeln!(conf, "{line}");
+        }
+        if let (Some(tls), Some(port)) = (&opts.tls, self.tls_port) {
+            // Last: the lines after `listener` belong to it.
+            let _ = writeln!(conf, "listener {port} 127.0.0.1");
+            let _ = writeln!(conf, "certfile {}", tls.cert.display());
+            let _ = writeln!(conf, "keyfile {}", tls.key.display());
+            let _ = writeln!(conf, "cafile {}", tls.ca.display());
+            let _ = writeln!(conf, "require_certificate {}", tls.require_certificate);
         }
         fs::write(self.config_path(), conf)
     }

@@ -21,6 +21,7 @@
 pub mod broker;
 pub mod mqtt;
 pub mod proxy;
+pub mod tls;
 pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};

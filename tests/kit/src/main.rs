@@ -2,8 +2,14 @@
 //! suites.
 //!
 //! ```text
-//! tether-testkit broker [--persistence] [--config-line LINE]...
+//! tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
 //!     prints "PORT <n>", runs until stdin reaches EOF or SIGTERM/SIGINT, stops the broker.
+//!     With --tls it also makes throw-away certificates (tether_testkit::tls::TestPki), adds
+//!     a TLS listener showing the server certificate (for localhost and 127.0.0.1), and then
+//!     prints "TLS_PORT <n>" and "TLS_DIR <path>"; the folder holds ca.pem, server.pem/.key,
+//!     client.pem/.key (a client certificate the CA signed) and other-ca.pem (a CA that
+//!     signed nothing there). --require-certificate makes the TLS listener refuse clients
+//!     without a client certificate (mutual TLS).
 //! tether-testkit proxy --upstream 127.0.0.1:PORT
 //!     prints "PORT <n>", then reads one command per line and answers each with one line:
 //!     cut | blackhole on|off | refuse on|off | random-cuts SEED MIN_MS MAX_MS |
@@ -29,10 +35,11 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use tether_testkit::tls::{TestPki, TlsListener};
 use tether_testkit::{Broker, Direction, FaultProxy};
 
 const USAGE: &str = "usage:
-  tether-testkit broker [--persistence] [--config-line LINE]...
+  tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
   tether-testkit proxy --upstream 127.0.0.1:PORT";
 
 fn main() -> ExitCode {
@@ -78,10 +85,13 @@ fn block_stop_signals() -> libc::sigset_t {
 
 fn run_broker(args: &[String]) -> Result<(), String> {
     let mut builder = Broker::builder();
+    let (mut tls, mut require_certificate) = (false, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--persistence" => builder = builder.persistence(true),
+            "--tls" => tls = true,
+            "--require-certificate" => require_certificate = true,
             "--config-line" => {
                 let line = it.next().ok_or("--config-line needs a value")?;
                 builder = builder.config_line(line.clone());
@@ -89,10 +99,26 @@ fn run_broker(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown broker option {other:?}\n{USAGE}")),
         }
     }
+    if require_certificate && !tls {
+        return Err("--require-certificate needs --tls".into());
+    }
+    // Lives as long as the broker: the listener reads its files.
+    let pki_dir = if tls {
+        let dir = tempfile::Builder::new().prefix("tether-pki-").tempdir().map_err(|e| e.to_string())?;
+        let pki = TestPki::generate(dir.path()).map_err(|e| format!("certificates: {e}"))?;
+        builder = builder.tls_listener(TlsListener::new(&pki.server, &pki.ca_file, require_certificate));
+        Some(dir)
+    } else {
+        None
+    };
     // Block the stop signals before any thread exists (the broker child gets a clean mask).
     let set = block_stop_signals();
     let mut broker = builder.start().map_err(|e| format!("broker: {e}"))?;
     println!("PORT {}", broker.port());
+    if let (Some(port), Some(dir)) = (broker.tls_port(), &pki_dir) {
+        println!("TLS_PORT {port}");
+        println!("TLS_DIR {}", dir.path().display());
+    }
     io::stdout().flush().map_err(|e| e.to_string())?;
 
     let (tx, rx) = mpsc::channel();
