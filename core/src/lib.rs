@@ -41,7 +41,7 @@ mod driver;
 pub use client::{AsyncClient, Client, Delivery, Stats};
 pub use codec::{
     ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
-    PacketId, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
+    PacketId, ProtocolVersion, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
     SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, WillProperties,
 };
 pub use completion::Completion as Pending;
