@@ -64,6 +64,60 @@ pub fn connect_reason_from_return_code(code: u8) -> Option<ConnectReasonCode> {
 /// A packet viewed through its 3.1.1 wire form, for the shared encoder.
 pub(crate) struct V311<'a>(pub(crate) &'a Packet);
 
+/// A PUBLISH viewed through its 3.1.1 wire form: the engine encodes its messages in place,
+/// without wrapping them in a [`Packet`].
+pub(crate) struct V311Publish<'a>(pub(crate) &'a Publish);
+
+impl Encodable for V311Publish<'_> {
+    fn packet_type(&self) -> PacketType {
+        PacketType::Publish
+    }
+
+    fn flags(&self) -> u8 {
+        // DUP, QoS and RETAIN sit where they do in 5.0 (3.3.1).
+        Encodable::flags(self.0)
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
+        no_properties(PacketType::Publish, &self.0.properties)?;
+        // Without topic aliases a PUBLISH always names its topic (3.3.2.1).
+        if self.0.topic.is_empty() {
+            return Err(not_in_v311(PacketType::Publish, "an empty topic name"));
+        }
+        // The rest (QoS/packet id, DUP, topic) is checked as for 5.0.
+        Encodable::check(self.0)
+    }
+
+    fn body_len(&self) -> usize {
+        let p = self.0;
+        prefixed_len(p.topic.len()) + if p.packet_id.is_some() { 2 } else { 0 } + p.payload.len()
+    }
+
+    fn write_body(&self, buf: &mut BytesMut) {
+        let p = self.0;
+        put_string(buf, &p.topic);
+        if let Some(id) = p.packet_id {
+            buf.put_u16(id.get());
+        }
+        buf.put_slice(&p.payload);
+    }
+}
+
+impl Publish {
+    /// Appends this PUBLISH in the wire form of `version`; see [`Packet::encode_for`].
+    pub fn encode_for(
+        &self,
+        buf: &mut BytesMut,
+        max_packet_size: u32,
+        version: super::ProtocolVersion,
+    ) -> Result<usize, EncodeError> {
+        match version {
+            super::ProtocolVersion::V5 => super::encode_packet(self, buf, max_packet_size),
+            super::ProtocolVersion::V311 => super::encode_packet(&V311Publish(self), buf, max_packet_size),
+        }
+    }
+}
+
 fn not_in_v311(packet: PacketType, detail: &'static str) -> EncodeError {
     EncodeError::NotInV311 { packet, detail }
 }
@@ -102,16 +156,7 @@ impl Encodable for V311<'_> {
 
     fn flags(&self) -> u8 {
         match self.0 {
-            Packet::Publish(p) => {
-                let mut flags = (p.qos as u8) << 1;
-                if p.dup {
-                    flags |= DUP;
-                }
-                if p.retain {
-                    flags |= RETAIN;
-                }
-                flags
-            }
+            Packet::Publish(p) => V311Publish(p).flags(),
             other => other.packet_type().required_flags().unwrap_or(0),
         }
     }
@@ -155,15 +200,7 @@ impl Encodable for V311<'_> {
                 }
                 Ok(())
             }
-            Packet::Publish(p) => {
-                no_properties(packet, &p.properties)?;
-                // Without topic aliases a PUBLISH always names its topic (3.3.2.1).
-                if p.topic.is_empty() {
-                    return Err(not_in_v311(packet, "an empty topic name"));
-                }
-                // The rest (QoS/packet id, DUP, topic) is checked as for 5.0.
-                Encodable::check(p)
-            }
+            Packet::Publish(p) => V311Publish(p).check(),
             Packet::PubAck(a) => self.check_ack(packet, a.reason_code as u8 == 0, a.properties.is_empty()),
             Packet::PubRec(a) => self.check_ack(packet, a.reason_code as u8 == 0, a.properties.is_empty()),
             Packet::PubRel(a) => self.check_ack(packet, a.reason_code as u8 == 0, a.properties.is_empty()),
@@ -232,9 +269,7 @@ impl Encodable for V311<'_> {
                 len
             }
             Packet::ConnAck(_) => 2,
-            Packet::Publish(p) => {
-                prefixed_len(p.topic.len()) + if p.packet_id.is_some() { 2 } else { 0 } + p.payload.len()
-            }
+            Packet::Publish(p) => V311Publish(p).body_len(),
             Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubRel(_) | Packet::PubComp(_) => 2,
             Packet::Subscribe(s) => {
                 2 + s.filters.iter().map(|f| prefixed_len(f.filter.len()) + 1).sum::<usize>()
@@ -286,13 +321,7 @@ impl Encodable for V311<'_> {
                 // check() refused codes without a 3.1.1 return code.
                 buf.put_u8(connack_return_code(c.reason_code).unwrap_or(0x80));
             }
-            Packet::Publish(p) => {
-                put_string(buf, &p.topic);
-                if let Some(id) = p.packet_id {
-                    buf.put_u16(id.get());
-                }
-                buf.put_slice(&p.payload);
-            }
+            Packet::Publish(p) => V311Publish(p).write_body(buf),
             Packet::PubAck(a) => buf.put_u16(a.packet_id.get()),
             Packet::PubRec(a) => buf.put_u16(a.packet_id.get()),
             Packet::PubRel(a) => buf.put_u16(a.packet_id.get()),
