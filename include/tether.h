@@ -477,7 +477,8 @@ typedef struct tether_message tether_message;
  * `tether_options_set_manual_acks`, `tether_options_set_auto_topic_alias`,
  * `tether_options_set_reconnect`, `tether_options_set_queue_limits`,
  * `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
- * `tether_options_set_will`, `tether_options_set_connect_properties`.
+ * `tether_options_set_will`, `tether_options_set_connect_properties`,
+ * `tether_options_set_protocol_version`.
  */
 typedef struct tether_options tether_options;
 
@@ -996,6 +997,15 @@ tether_result tether_options_set_queue_limits(tether_options *options,
 tether_result tether_options_set_quota_retry(tether_options *options,
                                              uint8_t attempts,
                                              uint32_t backoff_ms);
+
+/**
+ * The protocol version: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1, the protocol level
+ * byte of CONNECT). Any other value is `TETHER_INVALID_ARGUMENT`. On 3.1.1 a 5.0-only
+ * feature (properties, subscribe options other than QoS, enhanced authentication, a
+ * DISCONNECT reason code or session expiry) fails with `TETHER_NOT_SUPPORTED` before
+ * anything is sent; a session expiry > 0 is sent as Clean Session 0.
+ */
+tether_result tether_options_set_protocol_version(tether_options *options, uint8_t version);
 
 /**
  * What to do with unacknowledged messages when the server answers a resume with

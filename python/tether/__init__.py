@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from ._aio import AsyncClient
 from ._tether import (
+    MQTTv5,
+    MQTTv311,
     SESSION_NEVER_EXPIRES,
     Client,
     ClosedError,
@@ -50,6 +52,8 @@ from ._tether import (
 )
 
 __all__ = [
+    "MQTTv5",
+    "MQTTv311",
     "SESSION_NEVER_EXPIRES",
     "AsyncClient",
     "Client",

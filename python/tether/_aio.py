@@ -76,6 +76,7 @@ class AsyncClient:
         auto_topic_alias: bool = True,
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
+        protocol: int = 5,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -101,6 +102,7 @@ class AsyncClient:
             auto_topic_alias=auto_topic_alias,
             quota_retries=quota_retries,
             quota_retry_backoff=quota_retry_backoff,
+            protocol=protocol,
         )
 
     @property

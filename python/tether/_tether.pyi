@@ -8,6 +8,8 @@ from typing import Any, Callable, Final, Literal, final
 from typing_extensions import Self, TypeAlias, disjoint_base
 
 __all__ = [
+    "MQTTv5",
+    "MQTTv311",
     "SESSION_NEVER_EXPIRES",
     "Client",
     "ClosedError",
@@ -39,6 +41,8 @@ __all__ = [
 
 __version__: Final[str]
 SESSION_NEVER_EXPIRES: Final[int]
+MQTTv5: Final[int]
+MQTTv311: Final[int]
 
 _Payload: TypeAlias = bytes | bytearray | memoryview | str | None
 _Binary: TypeAlias = bytes | bytearray | memoryview
@@ -362,6 +366,7 @@ class Client:
         auto_topic_alias: bool = True,
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
+        protocol: int = 5,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
