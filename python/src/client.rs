@@ -196,7 +196,7 @@ impl Client {
         auto_topic_alias: bool,
         #[pyo3(from_py_with = arg::quota_retries)] quota_retries: u8,
         #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
-        protocol: i64,
+        #[pyo3(from_py_with = arg::protocol)] protocol: u8,
     ) -> PyResult<Self> {
         let built = options::build(
             py,

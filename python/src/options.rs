@@ -94,7 +94,7 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub quota_retries: u8,
     pub quota_retry_backoff: f64,
     /// The protocol level: 5 (`MQTTv5`) or 4 (`MQTTv311`).
-    pub protocol: i64,
+    pub protocol: u8,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -178,7 +178,8 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
     let connect_timeout =
         validate::connect_timeout("connect_timeout", connect_timeout).map_err(|e| errors::to_py(py, &e))?;
     o.set_connect_timeout(connect_timeout);
-    let version = u8::try_from(protocol).ok().and_then(ProtocolVersion::from_level).ok_or_else(|| {
+    // arg::protocol checked the range (4..=5).
+    let version = ProtocolVersion::from_level(protocol).ok_or_else(|| {
         let e = tether_core::Error::InvalidArgument(format!(
             "protocol must be tether.MQTTv5 (5) or tether.MQTTv311 (4), not {protocol}"
         ));

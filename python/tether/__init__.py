@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from ._aio import AsyncClient
 from ._tether import (
-    MQTTv5,
-    MQTTv311,
     SESSION_NEVER_EXPIRES,
     Client,
     ClosedError,
@@ -37,6 +35,8 @@ from ._tether import (
     InvalidTopicError,
     Message,
     MessageIterator,
+    MQTTv5,
+    MQTTv311,
     NotConnectedError,
     NotSupportedError,
     PacketTooLargeError,
@@ -52,8 +52,6 @@ from ._tether import (
 )
 
 __all__ = [
-    "MQTTv5",
-    "MQTTv311",
     "SESSION_NEVER_EXPIRES",
     "AsyncClient",
     "Client",
@@ -68,6 +66,8 @@ __all__ = [
     "Error",
     "InvalidArgumentError",
     "InvalidTopicError",
+    "MQTTv5",
+    "MQTTv311",
     "Message",
     "MessageIterator",
     "NotConnectedError",

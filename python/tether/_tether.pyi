@@ -8,8 +8,6 @@ from typing import Any, Callable, Final, Literal, final
 from typing_extensions import Self, TypeAlias, disjoint_base
 
 __all__ = [
-    "MQTTv5",
-    "MQTTv311",
     "SESSION_NEVER_EXPIRES",
     "Client",
     "ClosedError",
@@ -23,6 +21,8 @@ __all__ = [
     "Error",
     "InvalidArgumentError",
     "InvalidTopicError",
+    "MQTTv5",
+    "MQTTv311",
     "Message",
     "MessageIterator",
     "NotConnectedError",
