@@ -487,7 +487,8 @@ typedef struct tether_message tether_message;
  * `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
  * `tether_options_set_will`, `tether_options_set_connect_properties`,
  * `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
- * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`.
+ * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`,
+ * `tether_options_set_protocol_version`.
  */
 typedef struct tether_options tether_options;
 
@@ -1027,6 +1028,15 @@ tether_result tether_options_set_queue_limits(tether_options *options,
 tether_result tether_options_set_quota_retry(tether_options *options,
                                              uint8_t attempts,
                                              uint32_t backoff_ms);
+
+/**
+ * The protocol version: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1, the protocol level
+ * byte of CONNECT). Any other value is `TETHER_INVALID_ARGUMENT`. On 3.1.1 a 5.0-only
+ * feature (properties, subscribe options other than QoS, enhanced authentication, a
+ * DISCONNECT reason code or session expiry) fails with `TETHER_NOT_SUPPORTED` before
+ * anything is sent; a session expiry > 0 is sent as Clean Session 0.
+ */
+tether_result tether_options_set_protocol_version(tether_options *options, uint8_t version);
 
 /**
  * What to do with unacknowledged messages when the server answers a resume with

@@ -130,6 +130,7 @@ impl From<CommandError> for Error {
             e @ (CommandError::QoSNotSupported { .. }
             | CommandError::RetainNotSupported
             | CommandError::NoAuthenticator) => Error::NotSupported(e.to_string()),
+            CommandError::NotSupported(m) => Error::NotSupported(m),
             e @ CommandError::QueueFull { .. } => Error::QueueFull(e.to_string()),
             CommandError::NotConnected => Error::NotConnected,
         }

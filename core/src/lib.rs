@@ -1,6 +1,7 @@
 //! tether-core: an MQTT 5.0 client whose session survives.
 //!
-//! * [`codec`]: every MQTT 5.0 packet, both directions, no IO;
+//! * [`codec`]: every MQTT 5.0 packet, both directions, no IO, and the same packets in their
+//!   MQTT 3.1.1 wire form ([`ProtocolVersion`]);
 //! * [`session`]: the sans-IO session engine (resume, flow control, aliases, keep-alive);
 //! * [`store`]: the seam for durable session state;
 //! * [`sync`]: poison-tolerant locks, shared with the faces;
@@ -42,7 +43,7 @@ mod driver;
 pub use client::{AsyncClient, Client, Delivery, Stats};
 pub use codec::{
     ConnAck, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
-    PacketId, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
+    PacketId, ProtocolVersion, PubAckReasonCode, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
     SubscribeProperties, Subscription, SubscriptionOptions, UnsubAckReasonCode, WillProperties,
 };
 pub use completion::Completion as Pending;

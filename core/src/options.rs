@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::codec::{validate_topic_name, ConnectProperties, LastWill};
+use crate::codec::{validate_topic_name, ConnectProperties, LastWill, ProtocolVersion};
 use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
@@ -65,6 +65,7 @@ pub struct MqttOptions {
     /// For every [`ServerAddr::Tls`] of `servers`; when unset the driver builds the default
     /// (system roots) at the first TLS connection.
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) protocol: ProtocolVersion,
 }
 
 impl std::fmt::Debug for MqttOptions {
@@ -78,6 +79,7 @@ impl std::fmt::Debug for MqttOptions {
             .field("properties", &self.properties)
             .field("reconnect", &self.reconnect)
             .field("queue", &self.queue)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +113,7 @@ impl MqttOptions {
             before_connect: None,
             authenticator: None,
             tls: None,
+            protocol: ProtocolVersion::V5,
         }
     }
 
@@ -169,6 +172,21 @@ impl MqttOptions {
 
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The protocol spoken: [`ProtocolVersion::V5`] (the default) or
+    /// [`ProtocolVersion::V311`]. On 3.1.1 a 5.0-only feature (a CONNECT, PUBLISH or SUBSCRIBE
+    /// property, subscribe options other than QoS, enhanced authentication, a DISCONNECT
+    /// reason or session expiry) fails with [`Error::NotSupported`] before anything is sent.
+    /// The session expiry still chooses Clean Session: 0 with clean start gives Clean Session
+    /// 1, a kept session Clean Session 0.
+    pub fn set_protocol_version(&mut self, version: ProtocolVersion) -> &mut Self {
+        self.protocol = version;
+        self
+    }
+
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.protocol
     }
 
     /// Session Expiry Interval in seconds: 0 ends the session with the connection,
@@ -480,6 +498,13 @@ impl MqttOptions {
         validate::QUEUE_LIMIT.check::<usize>("max_messages", self.queue.max_messages as u64)?;
         validate::QUEUE_LIMIT.check::<usize>("max_bytes", self.queue.max_bytes as u64)?;
         validate::connect_timeout("connect_timeout", self.connect_timeout)?;
+        if self.protocol == ProtocolVersion::V311 {
+            crate::session::v311::check_connect(
+                &self.properties,
+                self.last_will.as_ref().map(|w| &w.properties),
+                self.authenticator.is_some(),
+            )?;
+        }
         Ok(())
     }
 }
@@ -498,6 +523,27 @@ fn check_opt<T: Copy + Into<i128>>(range: Range, field: &str, value: Option<T>) 
 mod tests {
     use super::*;
     use crate::{Client, QoS, WillProperties};
+
+    #[test]
+    fn v311_refuses_five_zero_connect_options_and_keeps_the_session_expiry() {
+        let mut o = MqttOptions::new("c", "127.0.0.1", 1883);
+        assert_eq!(o.protocol_version(), ProtocolVersion::V5);
+        o.set_protocol_version(ProtocolVersion::V311).set_session_expiry_interval(3600);
+        assert!(o.validate().is_ok());
+        o.set_receive_maximum(10);
+        match o.validate() {
+            Err(Error::NotSupported(m)) => assert!(m.contains("receive_maximum"), "{m}"),
+            other => panic!("not refused: {other:?}"),
+        }
+        let mut o = MqttOptions::new("c", "127.0.0.1", 1883);
+        o.set_protocol_version(ProtocolVersion::V311);
+        o.set_last_will(LastWill {
+            topic: "w".into(),
+            properties: WillProperties { will_delay_interval: Some(5), ..Default::default() },
+            ..Default::default()
+        });
+        assert!(matches!(o.validate(), Err(Error::NotSupported(_))));
+    }
 
     fn refused(o: &MqttOptions) -> String {
         match o.validate() {

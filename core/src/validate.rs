@@ -95,6 +95,9 @@ pub const PORT: Range = Range::new(1, u16::MAX as u64);
 pub const QUEUE_LIMIT: Range = Range::new(1, usize::MAX as u64);
 /// A reason code is one byte (which codes a packet allows is checked on top).
 pub const REASON_CODE: Range = Range::new(0, u8::MAX as u64);
+/// The protocol level of CONNECT (3.1.2.2): 4 (MQTT 3.1.1) or 5 (MQTT 5.0), the only two
+/// levels tether speaks ([`crate::ProtocolVersion::from_level`]).
+pub const PROTOCOL_LEVEL: Range = Range::new(4, 5);
 /// Attempts after a 0x97 Quota exceeded refusal ([`crate::QuotaRetry`]).
 pub const QUOTA_RETRIES: Range = Range::new(0, u8::MAX as u64);
 /// Durations given in seconds (timeouts, reconnect delays): up to a four-byte count of

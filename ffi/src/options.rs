@@ -7,7 +7,8 @@ use bytes::Bytes;
 use tether_core::codec::validate_topic_name;
 use tether_core::validate;
 use tether_core::{
-    LastWill, MqttOptions, OverflowPolicy, QoS, ReconnectPolicy, SessionLostPolicy, TlsOptions,
+    LastWill, MqttOptions, OverflowPolicy, ProtocolVersion, QoS, ReconnectPolicy, SessionLostPolicy,
+    TlsOptions,
 };
 
 use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
@@ -55,7 +56,8 @@ pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 /// `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
 /// `tether_options_set_will`, `tether_options_set_connect_properties`,
 /// `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
-/// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`.
+/// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`,
+/// `tether_options_set_protocol_version`.
 pub struct tether_options {
     _private: [u8; 0],
 }
@@ -310,6 +312,28 @@ impl tether_options {
             let options = try_mut!(options);
             let backoff = Duration::from_millis(u64::from(backoff_ms));
             options.mqtt.set_quota_retry(tether_core::QuotaRetry { attempts, backoff });
+            Ok(())
+        }
+    }
+
+    /// The protocol version: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1, the protocol level
+    /// byte of CONNECT). Any other value is `TETHER_INVALID_ARGUMENT`. On 3.1.1 a 5.0-only
+    /// feature (properties, subscribe options other than QoS, enhanced authentication, a
+    /// DISCONNECT reason code or session expiry) fails with `TETHER_NOT_SUPPORTED` before
+    /// anything is sent; a session expiry > 0 is sent as Clean Session 0.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_protocol_version(
+        options: *mut tether_options,
+        version: u8,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let Some(version) = ProtocolVersion::from_level(version) else {
+                return Err(Failure::invalid(format!(
+                    "protocol_version must be 5 (MQTT 5.0) or 4 (MQTT 3.1.1), not {version}"
+                )));
+            };
+            options.mqtt.set_protocol_version(version);
             Ok(())
         }
     }

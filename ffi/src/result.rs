@@ -123,7 +123,7 @@ impl tether_result {
             TETHER_INVALID_UTF8 => c"a string argument is not valid UTF-8",
             TETHER_INVALID_TOPIC => c"invalid topic name or topic filter",
             TETHER_PACKET_TOO_LARGE => c"the packet exceeds the maximum packet size",
-            TETHER_NOT_SUPPORTED => c"the server does not support this",
+            TETHER_NOT_SUPPORTED => c"not supported by the server or the protocol version",
             TETHER_INVALID_STATE => c"the call does not fit the client's state",
             TETHER_NOT_CONNECTED => c"the client is not connected",
             TETHER_QUEUE_FULL => c"the send queue is full",

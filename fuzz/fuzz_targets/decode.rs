@@ -7,7 +7,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tether_core::codec::{decode, Decoded};
+use tether_core::codec::{decode, Decoded, ProtocolVersion};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks a Maximum Packet Size so that limit is exercised too.
@@ -19,14 +19,14 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);
     loop {
         let before = buf.len();
-        match decode(&mut buf, max) {
+        match decode(&mut buf, max, ProtocolVersion::V5) {
             Ok(Decoded::Packet(packet)) => {
                 assert!(buf.len() < before, "a decoded packet consumes bytes");
                 let mut out = BytesMut::new();
                 let n = packet.encode(&mut out).expect("a decoded packet re-encodes");
                 assert_eq!(n, out.len());
                 assert_eq!(n, packet.encoded_len());
-                match decode(&mut out, u32::MAX) {
+                match decode(&mut out, u32::MAX, ProtocolVersion::V5) {
                     Ok(Decoded::Packet(again)) => assert_eq!(again, packet),
                     other => panic!("re-encoded {packet:?} decoded as {other:?}"),
                 }

@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = s.handle_command(now, Command::Ack { ack_id: u64::from(op >> 4) });
             }
             5 => s.connection_lost(now),
-            _ => match codec::decode(&mut buf, u32::MAX) {
+            _ => match codec::decode(&mut buf, u32::MAX, codec::ProtocolVersion::V5) {
                 Ok(Decoded::Packet(p)) => s.handle_packet(now, p),
                 Ok(Decoded::Incomplete { .. }) => break,
                 Err(e) => {

@@ -51,7 +51,9 @@ use crate::{convert, errors, lock, wait_slice};
 /// the client assigns topic aliases itself; False lets `PublishProperties(topic_alias=...)`
 /// give them), `quota_retries` and `quota_retry_backoff` (a message the server refuses with
 /// 0x97 Quota exceeded is published again after the back-off in seconds, doubling, at most
-/// that many times; default 5 from 0.1 s).
+/// that many times; default 5 from 0.1 s), `protocol` (`tether.MQTTv5`, the default, or
+/// `tether.MQTTv311`; on 3.1.1 a 5.0-only feature raises `NotSupportedError` before anything
+/// is sent).
 ///
 /// Callbacks (`on_message`, `on_connect`, `on_disconnect`) run in order on the client's own
 /// dispatch thread with the GIL held; an exception they raise is logged on the `tether`
@@ -167,7 +169,7 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1, tls=None))]
+        quota_retry_backoff=0.1, tls=None, protocol=5))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -195,6 +197,7 @@ impl Client {
         #[pyo3(from_py_with = arg::quota_retries)] quota_retries: u8,
         #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
         tls: Option<&Bound<'_, crate::tls::TlsOptions>>,
+        #[pyo3(from_py_with = arg::protocol)] protocol: u8,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -223,6 +226,7 @@ impl Client {
                 quota_retries,
                 quota_retry_backoff,
                 tls,
+                protocol,
             },
         )?;
         Ok(Client {

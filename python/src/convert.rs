@@ -109,6 +109,7 @@ pub(crate) mod arg {
         max_queued_bytes: usize = QUEUE_LIMIT;
         reason_code: u8 = REASON_CODE;
         quota_retries: u8 = QUOTA_RETRIES;
+        protocol: u8 = PROTOCOL_LEVEL;
     }
 
     optional_ints! {

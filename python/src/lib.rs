@@ -87,6 +87,9 @@ fn _tether(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<props::WillProperties>()?;
     m.add_class::<tls::TlsOptions>()?;
     m.add("SESSION_NEVER_EXPIRES", tether_core::SESSION_NEVER_EXPIRES)?;
+    // The protocol levels of CONNECT (3.1.2.2), for `Client(protocol=...)`.
+    m.add("MQTTv5", tether_core::ProtocolVersion::V5.level())?;
+    m.add("MQTTv311", tether_core::ProtocolVersion::V311.level())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_async_client, m)?)?;
     // The public names only (pyo3 also lists `_async_client`).
@@ -105,6 +108,8 @@ fn _tether(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "WillProperties",
         "TlsOptions",
         "SESSION_NEVER_EXPIRES",
+        "MQTTv5",
+        "MQTTv311",
         "__version__",
     ]);
     m.setattr("__all__", public)?;

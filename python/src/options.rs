@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use tether_core::validate;
 use tether_core::{
-    AsyncClient, DisconnectReasonCode, MqttOptions, OverflowPolicy, QoS, ReconnectPolicy, ServerAddr,
-    SessionLostPolicy, SubscribeProperties, Subscription, SubscriptionOptions,
+    AsyncClient, DisconnectReasonCode, MqttOptions, OverflowPolicy, ProtocolVersion, QoS, ReconnectPolicy,
+    ServerAddr, SessionLostPolicy, SubscribeProperties, Subscription, SubscriptionOptions,
 };
 
 use crate::props::{ConnectProperties, PublishProperties, Will};
@@ -94,6 +94,8 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub quota_retries: u8,
     pub quota_retry_backoff: f64,
     pub tls: Option<&'a Bound<'py, crate::tls::TlsOptions>>,
+    /// The protocol level: 5 (`MQTTv5`) or 4 (`MQTTv311`).
+    pub protocol: u8,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -131,6 +133,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         quota_retries,
         quota_retry_backoff,
         tls,
+        protocol,
     } = args;
     let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
     let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -177,6 +180,14 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
     let connect_timeout =
         validate::connect_timeout("connect_timeout", connect_timeout).map_err(|e| errors::to_py(py, &e))?;
     o.set_connect_timeout(connect_timeout);
+    // arg::protocol checked the range (4..=5).
+    let version = ProtocolVersion::from_level(protocol).ok_or_else(|| {
+        let e = tether_core::Error::InvalidArgument(format!(
+            "protocol must be tether.MQTTv5 (5) or tether.MQTTv311 (4), not {protocol}"
+        ));
+        errors::to_py(py, &e)
+    })?;
+    o.set_protocol_version(version);
     let delivery_events = ASYNC_FLAVOUR.with(Cell::get);
     o.set_delivery_events(delivery_events);
     if let Some(tls) = tls {

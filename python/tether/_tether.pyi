@@ -23,6 +23,8 @@ __all__ = [
     "Error",
     "InvalidArgumentError",
     "InvalidTopicError",
+    "MQTTv5",
+    "MQTTv311",
     "Message",
     "MessageIterator",
     "NotConnectedError",
@@ -43,6 +45,8 @@ __all__ = [
 
 __version__: Final[str]
 SESSION_NEVER_EXPIRES: Final[int]
+MQTTv5: Final[int]
+MQTTv311: Final[int]
 
 _Payload: TypeAlias = bytes | bytearray | memoryview | str | None
 _Binary: TypeAlias = bytes | bytearray | memoryview
@@ -393,6 +397,7 @@ class Client:
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
         tls: TlsOptions | None = None,
+        protocol: int = 5,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...

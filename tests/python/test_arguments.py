@@ -216,6 +216,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "max_queued": (1, 2**64 - 1),
     "max_queued_bytes": (1, 2**64 - 1),
     "quota_retries": (0, 255),
+    "protocol": (4, 5),
 }
 # Durations in seconds (int or float): 0 up to a four-byte number of seconds.
 SECONDS_FIELDS = {
@@ -268,6 +269,7 @@ CLIENT_ARGS: dict[str, list[str]] = {
         "connect_timeout",
         "quota_retries",
         "quota_retry_backoff",
+        "protocol",
     ],
     "connect": ["port", "timeout"],
     "subscribe": ["qos", "retain_handling", "subscription_identifier", "timeout"],

@@ -11,16 +11,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::codec::Publish;
 use crate::codec::{
     ConnAck, DisconnectReasonCode, PacketId, PublishProperties, QoS, SubAckReasonCode, SubscribeProperties,
     Subscription, SubscriptionOptions, UnsubAckReasonCode, UnsubscribeProperties,
 };
+use crate::codec::{ProtocolVersion, Publish};
 use crate::completion::{self, completion, Completion};
 use crate::driver::transport::ServerAddr;
 use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, SharedAuthenticator};
 use crate::session::{
-    check_topic_alias, validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session,
+    check_topic_alias, v311, validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session,
 };
 use crate::validate;
 use crate::{DeliveryEvents, Error, Event, FlushReport, Message, MqttOptions, Pending, SubscribeOutcome};
@@ -121,6 +121,8 @@ struct Inner {
     /// [`MqttOptions::set_auto_topic_alias`]: whether the application may give its own
     /// Topic Alias.
     auto_topic_alias: bool,
+    /// [`MqttOptions::set_protocol_version`]: on 3.1.1 a 5.0-only request fails at the call.
+    protocol: ProtocolVersion,
 }
 
 /// An MQTT 5.0 client for tokio applications.
@@ -182,6 +184,8 @@ impl AsyncClient {
             .authenticator
             .clone()
             .map(|a| Box::new(SharedAuthenticator::new(a)) as Box<dyn crate::session::Authenticator>);
+        config.protocol = options.protocol;
+        let protocol = options.protocol;
         let session = Session::new(config);
         let (ptx, prx) = mpsc::channel(options.request_capacity);
         let (ctx, crx) = mpsc::unbounded_channel();
@@ -207,6 +211,7 @@ impl AsyncClient {
                 stopped,
                 invalid,
                 auto_topic_alias,
+                protocol,
             }),
         }
     }
@@ -352,6 +357,9 @@ impl AsyncClient {
     ) -> Result<(PublishJob, Delivery), Error> {
         let request = PublishRequest { topic, payload, qos, retain, properties };
         validate_publish(&request)?;
+        if self.inner.protocol == ProtocolVersion::V311 {
+            v311::check_publish(&request)?;
+        }
         self.check_server_limits(&request)?;
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
         let (done, completion) = completion(closed::<PublishOutcome>);
@@ -426,6 +434,9 @@ impl AsyncClient {
         properties: SubscribeProperties,
     ) -> Result<Completion<Result<SubscribeOutcome, Error>>, Error> {
         validate::subscriptions(&subscriptions, &properties)?;
+        if self.inner.protocol == ProtocolVersion::V311 {
+            v311::check_subscribe(&subscriptions, &properties)?;
+        }
         Ok(self.control(|done| Control::Subscribe { subscriptions, properties, done }))
     }
 
@@ -452,6 +463,9 @@ impl AsyncClient {
         for f in &filters {
             crate::codec::topic::validate_topic_filter(f)
                 .map_err(|e| Error::InvalidTopic(format!("{f:?}: {e}")))?;
+        }
+        if self.inner.protocol == ProtocolVersion::V311 {
+            v311::check_unsubscribe(&properties)?;
         }
         Ok(self.control(|done| Control::Unsubscribe { filters, properties, done }))
     }
@@ -510,6 +524,9 @@ impl AsyncClient {
 
     /// Start a re-authentication with the configured authenticator.
     pub fn reauthenticate(&self) -> Result<(), Error> {
+        if self.inner.protocol == ProtocolVersion::V311 {
+            return Err(Error::NotSupported("re-authentication is not available with MQTT 3.1.1".into()));
+        }
         self.inner.controls.send(Control::Reauthenticate).map_err(|_| Error::Closed)
     }
 

@@ -227,6 +227,15 @@ pub enum EncodeError {
     /// A topic filter that is not valid.
     #[error("invalid topic filter: {0}")]
     InvalidTopicFilter(TopicError),
+    /// A field MQTT 3.1.1 has no place for (a property, a reason code, a subscription option
+    /// other than QoS, AUTH): refused rather than dropped.
+    #[error("{packet} cannot carry {detail} in MQTT 3.1.1")]
+    NotInV311 {
+        /// The packet being encoded.
+        packet: PacketType,
+        /// What it cannot carry.
+        detail: &'static str,
+    },
     /// A combination of fields the specification forbids.
     #[error("invalid {packet}: {detail}")]
     InvalidPacket {

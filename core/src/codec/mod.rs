@@ -1,7 +1,9 @@
-//! The MQTT 5.0 codec: every packet in both directions, with no IO.
+//! The MQTT codec: every packet in both directions, with no IO, for MQTT 5.0 and 3.1.1.
 //!
 //! [`decode`] takes bytes from a `BytesMut` as they arrive and returns whole packets;
-//! [`Packet::encode`] writes one. Nothing here panics on input: a malformed packet is a
+//! [`Packet::encode`] writes one (5.0) and [`Packet::encode_for`] writes one at a given
+//! [`ProtocolVersion`]. Both versions share one packet model: [`v311`] holds only the
+//! level-4 wire forms. Nothing here panics on input: a malformed packet is a
 //! [`DecodeError`] that names what is wrong and carries the DISCONNECT reason code the
 //! specification requires.
 
@@ -26,6 +28,7 @@ mod test_util;
 pub mod topic;
 pub mod unsuback;
 pub mod unsubscribe;
+pub mod v311;
 
 pub use auth::Auth;
 pub use connack::ConnAck;
@@ -49,6 +52,44 @@ pub use unsubscribe::Unsubscribe;
 use bytes::{BufMut, BytesMut};
 
 use primitives::{put_varint, read_varint_prefix, varint_len, Reader, VarintPrefix};
+
+/// The protocol version spoken on a connection: it fixes the wire form of every packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProtocolVersion {
+    /// MQTT 5.0 (protocol level 5).
+    #[default]
+    V5,
+    /// MQTT 3.1.1 (protocol level 4).
+    V311,
+}
+
+impl ProtocolVersion {
+    /// The Protocol Level byte of CONNECT (3.1.2.2 in both specifications).
+    pub fn level(self) -> u8 {
+        match self {
+            ProtocolVersion::V5 => 5,
+            ProtocolVersion::V311 => v311::PROTOCOL_LEVEL,
+        }
+    }
+
+    /// The version for a Protocol Level byte: 5 or 4.
+    pub fn from_level(level: u8) -> Option<Self> {
+        match level {
+            5 => Some(ProtocolVersion::V5),
+            4 => Some(ProtocolVersion::V311),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProtocolVersion::V5 => "MQTT 5.0",
+            ProtocolVersion::V311 => "MQTT 3.1.1",
+        })
+    }
+}
 
 /// A packet identifier: never zero ([MQTT-2.2.1-3]).
 pub type PacketId = std::num::NonZeroU16;
@@ -303,6 +344,30 @@ impl Packet {
     pub fn encoded_len(&self) -> usize {
         full_len(self.as_encodable().body_len())
     }
+
+    /// Appends the packet in the wire form of `version`, failing like
+    /// [`Packet::encode_with_max`]. On 3.1.1 a field that version cannot carry (a property,
+    /// a reason code, a subscription option other than QoS, AUTH) is
+    /// [`EncodeError::NotInV311`]; nothing is dropped silently.
+    pub fn encode_for(
+        &self,
+        buf: &mut BytesMut,
+        max_packet_size: u32,
+        version: ProtocolVersion,
+    ) -> Result<usize, EncodeError> {
+        match version {
+            ProtocolVersion::V5 => encode_packet(self.as_encodable(), buf, max_packet_size),
+            ProtocolVersion::V311 => encode_packet(&v311::V311(self), buf, max_packet_size),
+        }
+    }
+
+    /// The full encoded size in the wire form of `version`, fixed header included.
+    pub fn encoded_len_for(&self, version: ProtocolVersion) -> usize {
+        match version {
+            ProtocolVersion::V5 => self.encoded_len(),
+            ProtocolVersion::V311 => full_len(v311::V311(self).body_len()),
+        }
+    }
 }
 
 /// What [`decode`] found at the front of the buffer.
@@ -334,8 +399,15 @@ pub enum Decoded {
 ///   `PacketTooLarge`) consume nothing; errors in the body consume that packet's bytes. Either
 ///   way the connection must be closed with [`DecodeError::reason_code`].
 ///
+/// `version` selects the wire form of the body (the fixed header is the same in 5.0 and
+/// 3.1.1); on 3.1.1 packet type 15 (AUTH) is reserved.
+///
 /// Never panics, whatever the input.
-pub fn decode(buf: &mut BytesMut, max_packet_size: u32) -> Result<Decoded, DecodeError> {
+pub fn decode(
+    buf: &mut BytesMut,
+    max_packet_size: u32,
+    version: ProtocolVersion,
+) -> Result<Decoded, DecodeError> {
     let Some(&first) = buf.first() else {
         return Ok(Decoded::Incomplete { needed: 2 });
     };
@@ -368,7 +440,10 @@ pub fn decode(buf: &mut BytesMut, max_packet_size: u32) -> Result<Decoded, Decod
     }
     let body = buf.split_to(total).freeze().slice(1 + len_len..);
     let mut r = Reader::new(body, packet);
-    let decoded = decode_body(packet, flags, &mut r)?;
+    let decoded = match version {
+        ProtocolVersion::V5 => decode_body(packet, flags, &mut r)?,
+        ProtocolVersion::V311 => v311::decode_body(packet, flags, &mut r)?,
+    };
     if !r.is_empty() {
         return Err(r.malformed("unexpected bytes after the end of the packet"));
     }
@@ -425,17 +500,23 @@ mod tests {
         );
         // The largest remaining length is fine while incomplete.
         let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..]);
-        assert_eq!(decode(&mut buf, u32::MAX), Ok(Decoded::Incomplete { needed: 268_435_455 }));
-        assert!(matches!(decode(&mut buf, 1 << 20), Err(DecodeError::PacketTooLarge { .. })));
+        assert_eq!(
+            decode(&mut buf, u32::MAX, ProtocolVersion::V5),
+            Ok(Decoded::Incomplete { needed: 268_435_455 })
+        );
+        assert!(matches!(
+            decode(&mut buf, 1 << 20, ProtocolVersion::V5),
+            Err(DecodeError::PacketTooLarge { .. })
+        ));
         assert_eq!(
             DecodeError::PacketTooLarge { packet: PacketType::Publish, size: 10, max: 5 }.reason_code() as u8,
             0x95
         );
         // Empty buffer and a header cut inside the remaining length.
         let mut buf = BytesMut::new();
-        assert_eq!(decode(&mut buf, 10), Ok(Decoded::Incomplete { needed: 2 }));
+        assert_eq!(decode(&mut buf, 10, ProtocolVersion::V5), Ok(Decoded::Incomplete { needed: 2 }));
         let mut buf = BytesMut::from(&[0x30, 0x80][..]);
-        assert_eq!(decode(&mut buf, 10), Ok(Decoded::Incomplete { needed: 1 }));
+        assert_eq!(decode(&mut buf, 10, ProtocolVersion::V5), Ok(Decoded::Incomplete { needed: 1 }));
     }
 
     #[test]
@@ -455,7 +536,7 @@ mod tests {
             p.encode(&mut buf).unwrap();
         }
         for p in &packets {
-            assert_eq!(decode(&mut buf, u32::MAX), Ok(Decoded::Packet(p.clone())));
+            assert_eq!(decode(&mut buf, u32::MAX, ProtocolVersion::V5), Ok(Decoded::Packet(p.clone())));
         }
         assert!(buf.is_empty());
     }
@@ -757,6 +838,73 @@ mod tests {
         ]
     }
 
+    /// The 3.1.1 counterpart of a valid 5.0 packet: properties dropped, reason codes and
+    /// options cut to what level 4 can carry; `None` for AUTH, which 3.1.1 lacks.
+    fn to_v311(p: Packet) -> Option<Packet> {
+        Some(match p {
+            Packet::Connect(c) => Packet::Connect(Connect {
+                properties: Default::default(),
+                // [MQTT-3.1.2-22] a password needs a user name.
+                password: if c.username.is_some() { c.password } else { None },
+                will: c.will.map(|w| LastWill { properties: Default::default(), ..w }),
+                ..c
+            }),
+            Packet::ConnAck(c) => {
+                let reason_code = if v311::connack_return_code(c.reason_code).is_some() {
+                    c.reason_code
+                } else {
+                    ConnectReasonCode::NotAuthorized
+                };
+                Packet::ConnAck(ConnAck {
+                    session_present: c.session_present && reason_code == ConnectReasonCode::Success,
+                    reason_code,
+                    properties: Default::default(),
+                })
+            }
+            Packet::Publish(p) => {
+                let topic = if p.topic.is_empty() { "t".to_owned() } else { p.topic };
+                Packet::Publish(Publish { topic, properties: Default::default(), ..p })
+            }
+            Packet::PubAck(a) => Packet::PubAck(PubAck::new(a.packet_id)),
+            Packet::PubRec(a) => Packet::PubRec(PubRec::new(a.packet_id)),
+            Packet::PubRel(a) => Packet::PubRel(PubRel::new(a.packet_id)),
+            Packet::PubComp(a) => Packet::PubComp(PubComp::new(a.packet_id)),
+            Packet::Subscribe(s) => Packet::Subscribe(Subscribe {
+                packet_id: s.packet_id,
+                filters: s
+                    .filters
+                    .into_iter()
+                    .map(|f| Subscription {
+                        filter: f.filter,
+                        options: SubscriptionOptions { qos: f.options.qos, ..Default::default() },
+                    })
+                    .collect(),
+                properties: Default::default(),
+            }),
+            Packet::SubAck(s) => Packet::SubAck(SubAck {
+                packet_id: s.packet_id,
+                reason_codes: s
+                    .reason_codes
+                    .into_iter()
+                    .map(|c| if (c as u8) <= 2 { c } else { SubAckReasonCode::UnspecifiedError })
+                    .collect(),
+                properties: Default::default(),
+            }),
+            Packet::Unsubscribe(u) => {
+                Packet::Unsubscribe(Unsubscribe { properties: Default::default(), ..u })
+            }
+            Packet::UnsubAck(u) => Packet::UnsubAck(UnsubAck {
+                packet_id: u.packet_id,
+                reason_codes: Vec::new(),
+                properties: Default::default(),
+            }),
+            Packet::PingReq => Packet::PingReq,
+            Packet::PingResp => Packet::PingResp,
+            Packet::Disconnect(_) => Packet::Disconnect(Disconnect::normal()),
+            Packet::Auth(_) => return None,
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -769,7 +917,7 @@ mod tests {
             prop_assert_eq!(n, buf.len());
             prop_assert_eq!(n, p.encoded_len());
             let bytes = buf.to_vec();
-            prop_assert_eq!(decode(&mut buf, u32::MAX), Ok(Decoded::Packet(p)));
+            prop_assert_eq!(decode(&mut buf, u32::MAX, ProtocolVersion::V5), Ok(Decoded::Packet(p)));
             prop_assert!(buf.is_empty());
             assert_truncations_incomplete(&bytes);
         }
@@ -779,10 +927,10 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(data in vec(any::<u8>(), 0..64)) {
             let mut buf = BytesMut::from(&data[..]);
-            while let Ok(Decoded::Packet(p)) = decode(&mut buf, u32::MAX) {
+            while let Ok(Decoded::Packet(p)) = decode(&mut buf, u32::MAX, ProtocolVersion::V5) {
                 let mut out = BytesMut::new();
                 p.encode(&mut out).unwrap();
-                prop_assert_eq!(decode(&mut out, u32::MAX), Ok(Decoded::Packet(p)));
+                prop_assert_eq!(decode(&mut out, u32::MAX, ProtocolVersion::V5), Ok(Decoded::Packet(p)));
             }
         }
 
@@ -793,10 +941,43 @@ mod tests {
             let mut data = vec![first, body.len() as u8];
             data.extend_from_slice(&body);
             let mut buf = BytesMut::from(&data[..]);
-            if let Ok(Decoded::Packet(p)) = decode(&mut buf, u32::MAX) {
+            if let Ok(Decoded::Packet(p)) = decode(&mut buf, u32::MAX, ProtocolVersion::V5) {
                 let mut out = BytesMut::new();
                 p.encode(&mut out).unwrap();
-                prop_assert_eq!(decode(&mut out, u32::MAX), Ok(Decoded::Packet(p)));
+                prop_assert_eq!(decode(&mut out, u32::MAX, ProtocolVersion::V5), Ok(Decoded::Packet(p)));
+            }
+        }
+
+        /// The same for 3.1.1: every packet level 4 can carry round-trips in its wire form.
+        #[test]
+        fn every_valid_v311_packet_round_trips(p in packet()) {
+            let Some(p) = to_v311(p) else { return Ok(()) };
+            let v = ProtocolVersion::V311;
+            let mut buf = BytesMut::new();
+            let n = p.encode_for(&mut buf, u32::MAX, v).unwrap();
+            prop_assert_eq!(n, buf.len());
+            prop_assert_eq!(n, p.encoded_len_for(v));
+            let bytes = buf.to_vec();
+            prop_assert_eq!(decode(&mut buf, u32::MAX, v), Ok(Decoded::Packet(p)));
+            prop_assert!(buf.is_empty());
+            for cut in 0..bytes.len() {
+                let mut part = BytesMut::from(&bytes[..cut]);
+                let incomplete = matches!(decode(&mut part, u32::MAX, v), Ok(Decoded::Incomplete { .. }));
+                prop_assert!(incomplete);
+            }
+        }
+
+        /// Arbitrary bytes never panic the 3.1.1 decoder, and what it accepts re-encodes.
+        #[test]
+        fn arbitrary_v311_bytes_never_panic(first in any::<u8>(), body in vec(any::<u8>(), 0..48)) {
+            let v = ProtocolVersion::V311;
+            let mut data = vec![first, body.len() as u8];
+            data.extend_from_slice(&body);
+            let mut buf = BytesMut::from(&data[..]);
+            if let Ok(Decoded::Packet(p)) = decode(&mut buf, u32::MAX, v) {
+                let mut out = BytesMut::new();
+                p.encode_for(&mut out, u32::MAX, v).unwrap();
+                prop_assert_eq!(decode(&mut out, u32::MAX, v), Ok(Decoded::Packet(p)));
             }
         }
     }

@@ -126,7 +126,7 @@ super::impl_encode_methods!(Publish);
 mod tests {
     use super::*;
     use crate::codec::test_util::*;
-    use crate::codec::{decode, Decoded, Packet, TopicError};
+    use crate::codec::{decode, Decoded, Packet, ProtocolVersion, TopicError};
 
     fn full() -> Publish {
         Publish {
@@ -179,7 +179,10 @@ mod tests {
         let mut buf = BytesMut::new();
         big.encode(&mut buf).unwrap();
         assert_eq!(buf.len(), big.encoded_len());
-        assert_eq!(decode(&mut buf, u32::MAX), Ok(Decoded::Packet(Packet::Publish(big))));
+        assert_eq!(
+            decode(&mut buf, u32::MAX, ProtocolVersion::V5),
+            Ok(Decoded::Packet(Packet::Publish(big)))
+        );
     }
 
     #[test]
@@ -188,7 +191,9 @@ mod tests {
         full().encode(&mut buf).unwrap();
         let start = buf.as_ptr() as usize;
         let end = start + buf.len();
-        let Ok(Decoded::Packet(Packet::Publish(p))) = decode(&mut buf, u32::MAX) else { panic!() };
+        let Ok(Decoded::Packet(Packet::Publish(p))) = decode(&mut buf, u32::MAX, ProtocolVersion::V5) else {
+            panic!()
+        };
         let at = p.payload.as_ptr() as usize;
         assert!(at >= start && at < end, "payload points into the receive buffer");
     }
@@ -258,10 +263,10 @@ mod tests {
         // Remaining length 200, only the header present.
         let mut buf = BytesMut::from(&[0x30, 0xC8, 0x01][..]);
         assert_eq!(
-            decode(&mut buf, 100),
+            decode(&mut buf, 100, ProtocolVersion::V5),
             Err(DecodeError::PacketTooLarge { packet: PacketType::Publish, size: 203, max: 100 })
         );
-        assert_eq!(decode(&mut buf, 1000), Ok(Decoded::Incomplete { needed: 200 }));
+        assert_eq!(decode(&mut buf, 1000, ProtocolVersion::V5), Ok(Decoded::Incomplete { needed: 200 }));
         assert_eq!(buf.len(), 3);
     }
 }

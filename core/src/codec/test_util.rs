@@ -2,7 +2,7 @@
 
 use bytes::BytesMut;
 
-use super::{decode, DecodeError, Decoded, Packet};
+use super::{decode, DecodeError, Decoded, Packet, ProtocolVersion};
 
 /// Encodes `p`, checks the three lengths agree, decodes it back and compares; then checks that
 /// every truncation is Incomplete and that corrupting any byte never panics. Returns the
@@ -15,7 +15,7 @@ pub fn round_trip(p: &Packet) -> Vec<u8> {
     let bytes = buf.to_vec();
     // A trailing byte of the next packet must stay in the buffer.
     buf.extend_from_slice(&[0xC0]);
-    match decode(&mut buf, u32::MAX) {
+    match decode(&mut buf, u32::MAX, ProtocolVersion::V5) {
         Ok(Decoded::Packet(q)) => assert_eq!(&q, p, "round trip of {bytes:02X?}"),
         other => panic!("decoding {bytes:02X?} gave {other:?}"),
     }
@@ -24,9 +24,12 @@ pub fn round_trip(p: &Packet) -> Vec<u8> {
     corrupt_never_panics(&bytes);
     // The exact size is accepted as a maximum, one byte less is not.
     let mut exact = BytesMut::from(&bytes[..]);
-    assert!(matches!(decode(&mut exact, n as u32), Ok(Decoded::Packet(_))));
+    assert!(matches!(decode(&mut exact, n as u32, ProtocolVersion::V5), Ok(Decoded::Packet(_))));
     let mut small = BytesMut::from(&bytes[..]);
-    assert!(matches!(decode(&mut small, n as u32 - 1), Err(DecodeError::PacketTooLarge { .. })));
+    assert!(matches!(
+        decode(&mut small, n as u32 - 1, ProtocolVersion::V5),
+        Err(DecodeError::PacketTooLarge { .. })
+    ));
     assert_eq!(small.len(), n, "PacketTooLarge consumes nothing");
     let mut out = BytesMut::new();
     assert!(p.encode_with_max(&mut out, n as u32 - 1).is_err());
@@ -38,7 +41,7 @@ pub fn round_trip(p: &Packet) -> Vec<u8> {
 pub fn assert_truncations_incomplete(bytes: &[u8]) {
     for len in 0..bytes.len() {
         let mut buf = BytesMut::from(&bytes[..len]);
-        match decode(&mut buf, u32::MAX) {
+        match decode(&mut buf, u32::MAX, ProtocolVersion::V5) {
             Ok(Decoded::Incomplete { needed }) => {
                 assert!(needed >= 1 && len + needed <= bytes.len(), "needed {needed} at {len}")
             }
@@ -55,7 +58,7 @@ pub fn corrupt_never_panics(bytes: &[u8]) {
             let mut copy = bytes.to_vec();
             copy[i] = v;
             let mut buf = BytesMut::from(&copy[..]);
-            let _ = decode(&mut buf, u32::MAX);
+            let _ = decode(&mut buf, u32::MAX, ProtocolVersion::V5);
         }
     }
 }
@@ -71,7 +74,7 @@ pub fn assert_bytes(p: &Packet, expected: &[u8]) {
 /// Decodes one complete packet that must be valid and fill the buffer exactly.
 pub fn decode_ok(bytes: &[u8]) -> Packet {
     let mut buf = BytesMut::from(bytes);
-    match decode(&mut buf, u32::MAX) {
+    match decode(&mut buf, u32::MAX, ProtocolVersion::V5) {
         Ok(Decoded::Packet(p)) => {
             assert!(buf.is_empty(), "whole buffer consumed");
             p
@@ -83,7 +86,7 @@ pub fn decode_ok(bytes: &[u8]) -> Packet {
 /// Decodes bytes that must be rejected and returns the error.
 pub fn decode_err(bytes: &[u8]) -> DecodeError {
     let mut buf = BytesMut::from(bytes);
-    match decode(&mut buf, u32::MAX) {
+    match decode(&mut buf, u32::MAX, ProtocolVersion::V5) {
         Err(e) => e,
         other => panic!("decoding {bytes:02X?} should fail, gave {other:?}"),
     }

@@ -464,7 +464,7 @@ impl Driver {
         let now = Instant::now().into_std();
         // Bounded: each round consumes at least one packet's bytes.
         for _ in 0..rbuf.len() + 1 {
-            match codec::decode(rbuf, max_in) {
+            match codec::decode(rbuf, max_in, self.session.protocol()) {
                 Ok(Decoded::Packet(packet)) => self.session.handle_packet(now, packet),
                 Ok(Decoded::Incomplete { .. }) => break,
                 Err(e) => {

@@ -29,12 +29,15 @@ mod incoming;
 mod outgoing;
 mod queue;
 mod types;
+pub mod v311;
 mod validate;
 
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v311_tests;
 #[cfg(test)]
 mod window_tests;
 
@@ -56,8 +59,8 @@ pub use validate::{check_disconnect_session_expiry, check_topic_alias, validate_
 
 use crate::codec::{
     topic, Auth, AuthProperties, AuthReasonCode, ConnAck, Connect, Disconnect, DisconnectProperties,
-    DisconnectReasonCode, EncodeError, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, PubRelReasonCode,
-    Publish, QoS, SubAck, Subscribe, UnsubAck, Unsubscribe, MAX_VARINT,
+    DisconnectReasonCode, EncodeError, Packet, PacketId, ProtocolVersion, PubAck, PubComp, PubRec, PubRel,
+    PubRelReasonCode, Publish, QoS, SubAck, Subscribe, UnsubAck, UnsubAckReasonCode, Unsubscribe, MAX_VARINT,
 };
 use crate::store::{OutgoingState, SessionStore, StoredSession};
 use alias::{AliasError, IncomingAliases, OutgoingAliases};
@@ -306,6 +309,11 @@ impl Session {
     }
 
     /// The client identifier in use (the server's assignment once one arrived).
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.config.protocol
+    }
+
+    /// The client identifier presented in CONNECT.
     pub fn client_id(&self) -> &str {
         &self.config.client_id
     }
@@ -366,9 +374,18 @@ impl Session {
         self.server = ServerLimits::default();
         self.keep_alive = Duration::from_secs(self.config.keep_alive.into());
 
-        let clean_start =
+        let mut clean_start =
             if self.epoch == 1 && !self.expect_session { self.config.clean_start } else { false };
         let mut properties = self.config.properties.clone();
+        if self.config.protocol == ProtocolVersion::V311 {
+            // 3.1.2.4: Clean Session both starts afresh and ends the session with the
+            // connection. A session that expires with the connection is exactly that, on
+            // every connection; a session kept beyond it needs Clean Session 0 from the first
+            // connection on (3.1.1 cannot start afresh and keep, as 5.0's Clean Start can).
+            // The expiry stays ours: it decides whether we expect the session back.
+            clean_start = self.session_expiry == 0;
+            properties = Default::default();
+        }
         if let Some(auth) = self.config.authenticator.as_mut() {
             properties.authentication_method = Some(auth.method().to_owned());
             properties.authentication_data = auth.initial_data();
@@ -434,13 +451,19 @@ impl Session {
             return;
         }
         self.transmit.clear();
+        self.close_cause = Some(DisconnectCause::Local { reason_code, reason: Some(reason.clone()) });
+        self.state = State::Closing;
+        if self.config.protocol == ProtocolVersion::V311 {
+            // [MQTT-4.8.0-1] on a protocol violation a 3.1.1 client closes the connection; a
+            // DISCONNECT would say "normal", and the server would drop our Will
+            // ([MQTT-3.14.4-3]).
+            return;
+        }
         let mut properties = DisconnectProperties::default();
         if self.config.properties.request_problem_information != Some(0) {
             properties.reason_string = Some(reason.clone());
         }
         self.transmit.push_back(Packet::Disconnect(Disconnect { reason_code, properties }));
-        self.close_cause = Some(DisconnectCause::Local { reason_code, reason: Some(reason) });
-        self.state = State::Closing;
     }
 
     /// Time passed: keep-alive pings, dead-link detection and message expiry.
@@ -528,9 +551,10 @@ impl Session {
     /// without copying messages: a PUBLISH is encoded straight from the engine's own copy.
     /// Returns `None` when there is nothing to send.
     pub fn transmit_into(&mut self, now: Instant, buf: &mut BytesMut) -> Option<Result<usize, EncodeError>> {
+        let version = self.config.protocol;
         self.next_wire(now, |wire| match wire {
-            Wire::Packet(p) => p.encode(buf),
-            Wire::Publish(p) => p.encode(buf),
+            Wire::Packet(p) => p.encode_for(buf, u32::MAX, version),
+            Wire::Publish(p) => p.encode_for(buf, u32::MAX, version),
         })
     }
 
@@ -539,6 +563,9 @@ impl Session {
         match command {
             Command::Publish { token, request } => self.publish(now, token, request).map_err(|r| r.error),
             Command::Subscribe { token, subscriptions, properties } => {
+                if self.config.protocol == ProtocolVersion::V311 {
+                    v311::check_subscribe(&subscriptions, &properties)?;
+                }
                 if subscriptions.is_empty() {
                     return Err(CommandError::InvalidArgument(
                         "subscribe needs at least one topic filter".into(),
@@ -561,6 +588,9 @@ impl Session {
                 Ok(())
             }
             Command::Unsubscribe { token, filters, properties } => {
+                if self.config.protocol == ProtocolVersion::V311 {
+                    v311::check_unsubscribe(&properties)?;
+                }
                 if filters.is_empty() {
                     return Err(CommandError::InvalidArgument(
                         "unsubscribe needs at least one topic filter".into(),
@@ -586,6 +616,9 @@ impl Session {
                 Ok(())
             }
             Command::Disconnect { reason_code, session_expiry_interval, reason_string } => {
+                if self.config.protocol == ProtocolVersion::V311 {
+                    v311::check_disconnect(reason_code, session_expiry_interval, reason_string.as_deref())?;
+                }
                 check_disconnect_session_expiry(
                     self.config.properties.session_expiry_interval,
                     session_expiry_interval,
@@ -614,6 +647,12 @@ impl Session {
                 Ok(())
             }
             Command::Reauthenticate => {
+                if self.config.protocol == ProtocolVersion::V311 {
+                    // 3.1.1 has no AUTH packet (2.2.1: type 15 is reserved).
+                    return Err(CommandError::NotSupported(
+                        "re-authentication is not available with MQTT 3.1.1".into(),
+                    ));
+                }
                 if self.state != State::Connected {
                     return Err(CommandError::NotConnected);
                 }
@@ -657,6 +696,13 @@ impl Session {
         self.last_received = Some(now);
         match (self.state, packet) {
             (State::Disconnected | State::Closing, _) => {}
+            (_, Packet::Disconnect(_)) if self.config.protocol == ProtocolVersion::V311 => {
+                // 3.14: in 3.1.1 only the client sends DISCONNECT.
+                self.fail_connection(
+                    DisconnectReasonCode::ProtocolError,
+                    "DISCONNECT from the server (MQTT 3.1.1 has none)".into(),
+                );
+            }
             (State::Connecting, Packet::ConnAck(ack)) => self.on_connack(now, ack),
             (State::Connecting, Packet::Auth(auth)) => self.on_auth(auth),
             (State::Connecting, Packet::Disconnect(d)) => self.on_server_disconnect(d),
@@ -689,7 +735,9 @@ impl Session {
         }
         let p = &ack.properties;
         self.server = ServerLimits {
-            receive_maximum: p.receive_maximum.unwrap_or(u16::MAX).max(1),
+            // 3.2.2.3.3 (5.0): absent means 65,535; a 3.1.1 server announces nothing, so our own
+            // cap is the only one.
+            receive_maximum: p.receive_maximum.unwrap_or(self.config.max_inflight).max(1),
             maximum_qos: match p.maximum_qos {
                 Some(0) => QoS::AtMostOnce,
                 Some(1) => QoS::AtLeastOnce,
@@ -912,7 +960,11 @@ impl Session {
             self.deliver(publish, None);
             return;
         };
-        let receive_maximum = self.config.properties.receive_maximum.unwrap_or(u16::MAX);
+        // A 3.1.1 server was never told a Receive Maximum, so none is enforced on it.
+        let receive_maximum = match self.config.protocol {
+            ProtocolVersion::V5 => self.config.properties.receive_maximum.unwrap_or(u16::MAX),
+            ProtocolVersion::V311 => u16::MAX,
+        };
         if !self.incoming.admit(receive_maximum) {
             // [MQTT-3.3.4-9] the server sent more QoS>0 PUBLISH than our Receive Maximum.
             self.fail_connection(
@@ -972,7 +1024,8 @@ impl Session {
         }
         // [MQTT-4.3.3-11] PUBCOMP with the same identifier; 0x92 when we do not know it.
         let mut comp = PubComp::new(rel.packet_id);
-        if !known {
+        // 3.1.1's PUBCOMP has no reason code: an unknown identifier is completed all the same.
+        if !known && self.config.protocol == ProtocolVersion::V5 {
             comp.reason_code = PubRelReasonCode::PacketIdentifierNotFound;
         }
         self.transmit.push_back(Packet::PubComp(comp));
@@ -1011,6 +1064,11 @@ impl Session {
     fn on_unsuback(&mut self, ack: UnsubAck) {
         match self.controls_inflight.remove(&ack.packet_id) {
             Some(Control::Unsubscribe { token, unsubscribe }) => {
+                let mut ack = ack;
+                if self.config.protocol == ProtocolVersion::V311 {
+                    // 3.11.3: a 3.1.1 UNSUBACK has no payload; it acknowledges every filter.
+                    ack.reason_codes = vec![UnsubAckReasonCode::Success; unsubscribe.filters.len()];
+                }
                 if ack.reason_codes.len() != unsubscribe.filters.len() {
                     self.events.push_back(Event::RequestFailed {
                         token,

@@ -13,8 +13,8 @@ use super::{
     Refused, Session, State,
 };
 use crate::codec::{
-    AckProperties, DisconnectReasonCode, Packet, PacketId, PubAck, PubAckReasonCode, PubComp, PubRec, PubRel,
-    PubRelReasonCode, Publish, QoS,
+    AckProperties, DisconnectReasonCode, Packet, PacketId, ProtocolVersion, PubAck, PubAckReasonCode,
+    PubComp, PubRec, PubRel, PubRelReasonCode, Publish, QoS,
 };
 use crate::store::{OutgoingState, StoredMessage};
 
@@ -308,6 +308,11 @@ impl Session {
         if let Err(error) = validate_publish(&request) {
             return Err(Box::new(Refused { error, request }));
         }
+        if self.config.protocol == ProtocolVersion::V311 {
+            if let Err(error) = super::v311::check_publish(&request) {
+                return Err(Box::new(Refused { error, request }));
+            }
+        }
         let publish = Publish {
             dup: false,
             qos: request.qos,
@@ -459,7 +464,10 @@ impl Session {
             // Unknown identifier: PUBREL with 0x92 Packet Identifier not found (3.6.2.1), so that
             // the server can finish the flow.
             let mut rel = PubRel::new(rec.packet_id);
-            rel.reason_code = PubRelReasonCode::PacketIdentifierNotFound;
+            // 3.1.1's PUBREL has no reason code: the plain PUBREL lets the server finish.
+            if self.config.protocol == ProtocolVersion::V5 {
+                rel.reason_code = PubRelReasonCode::PacketIdentifierNotFound;
+            }
             self.transmit.push_back(Packet::PubRel(rel));
             return;
         };

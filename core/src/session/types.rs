@@ -10,8 +10,8 @@ use super::{Authenticator, QueueLimits};
 use super::{OverflowPolicy, Session};
 use crate::codec::{
     AckProperties, ConnAckProperties, ConnectProperties, ConnectReasonCode, DisconnectReasonCode, LastWill,
-    PacketId, PubAckReasonCode, Publish, PublishProperties, QoS, SubAckReasonCode, SubscribeProperties,
-    Subscription, UnsubAckReasonCode, UnsubscribeProperties,
+    PacketId, ProtocolVersion, PubAckReasonCode, Publish, PublishProperties, QoS, SubAckReasonCode,
+    SubscribeProperties, Subscription, UnsubAckReasonCode, UnsubscribeProperties,
 };
 
 /// `session_expiry_interval` value meaning the session never expires (3.1.2.11.2).
@@ -51,6 +51,12 @@ pub struct Config {
     pub authenticator: Option<Box<dyn Authenticator>>,
     /// What to do when the server refuses a message with 0x97 Quota exceeded.
     pub quota_retry: QuotaRetry,
+    /// The protocol version spoken; 3.1.1 refuses 5.0-only requests with
+    /// [`CommandError::NotSupported`] (see [`super::v311`]).
+    pub protocol: ProtocolVersion,
+    /// The most QoS>0 messages in flight when the server announces no Receive Maximum, as a
+    /// 3.1.1 server never does; always bounded by the queue as well.
+    pub max_inflight: u16,
 }
 
 /// A message the server refused with PUBACK/PUBREC 0x97 (Quota exceeded) was not accepted:
@@ -94,6 +100,8 @@ impl Config {
             manual_ack: false,
             authenticator: None,
             quota_retry: QuotaRetry::default(),
+            protocol: ProtocolVersion::V5,
+            max_inflight: u16::MAX,
         }
     }
 }
@@ -109,6 +117,8 @@ impl std::fmt::Debug for Config {
             .field("on_session_lost", &self.on_session_lost)
             .field("manual_ack", &self.manual_ack)
             .field("quota_retry", &self.quota_retry)
+            .field("protocol", &self.protocol)
+            .field("max_inflight", &self.max_inflight)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +195,9 @@ pub enum CommandError {
     NotConnected,
     #[error("no authenticator configured")]
     NoAuthenticator,
+    /// A feature the protocol version in use lacks (a 5.0-only feature on 3.1.1).
+    #[error("{0}")]
+    NotSupported(String),
 }
 
 /// A publish refused at once ([`Session::publish`]), with the request handed back.
