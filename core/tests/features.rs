@@ -558,7 +558,9 @@ async fn flush_reports_the_deliveries_that_failed_since_the_previous_flush() {
     let acl = std::env::temp_dir().join(format!("tether-acl-flush-{}.conf", std::process::id()));
     std::fs::write(&acl, "topic readwrite acl/allowed/#\n").unwrap();
     let broker = Broker::builder().config_line(format!("acl_file {}", acl.display())).start().unwrap();
-    let client = connected("flush-report", broker.port()).await;
+    // Queued before the connection exists, so that every Delivery is gone before any answer
+    // can come (a refusal racing the drop would find its Delivery still held).
+    let client = AsyncClient::new(options("flush-report", broker.port()));
     for (topic, qos) in [
         ("acl/allowed/1", QoS::AtLeastOnce),
         ("acl/denied/1", QoS::AtLeastOnce),
@@ -568,6 +570,7 @@ async fn flush_reports_the_deliveries_that_failed_since_the_previous_flush() {
         // Dropped at once: nobody awaits these deliveries.
         drop(client.publish(topic, qos, false, "x").await.unwrap());
     }
+    tokio::time::timeout(T, client.connect()).await.unwrap().unwrap();
     let report = match tokio::time::timeout(T, client.flush()).await.unwrap() {
         Err(tether_core::Error::DeliveryFailed(report)) => report,
         other => panic!("flush must report the refused messages, got {other:?}"),

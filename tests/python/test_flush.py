@@ -51,12 +51,13 @@ def test_flush_raises_publish_error_for_failures_nobody_awaited(
     logger.addHandler(unseen)
     try:
         with tether.Client(uid) as c:
-            c.connect("127.0.0.1", acl_broker.port)
-            # The Delivery objects are dropped at once: nobody awaits them.
+            # The Delivery objects are dropped at once: nobody awaits them. Queued before the
+            # connection exists, so that none is still held when its refusal comes back.
             c.publish("acl/allowed/1", b"x", qos=1)
             c.publish("acl/denied/1", b"x", qos=1)
             c.publish("acl/allowed/2", b"x", qos=2)
             c.publish("acl/denied/2", b"x", qos=2)
+            c.connect("127.0.0.1", acl_broker.port)
             with pytest.raises(tether.PublishError) as raised:
                 c.flush(timeout=10)
             err = raised.value
