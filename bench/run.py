@@ -12,7 +12,9 @@ Each client x workload run is its own process (a small program that prints one J
 CPU time and peak RSS come from wait4() on that child.
 
 Broker settings (each its own mosquitto, all running, the rounds interleaving them):
-  tuned            max_inflight_messages 1000, set_tcp_nodelay true, ...: every workload
+  tuned            max_inflight_messages 1000, set_tcp_nodelay true, ...: every workload, the
+                   MQTT 3.1.1 row (pub_qos1_v311, every client with --protocol 4; not raw-c)
+                   only here
   default          mosquitto's defaults (Nagle on, max_inflight_messages 20, so Receive
                    Maximum 20) but for what the workloads need (anonymous access, a deep queue
                    for the end-to-end subscriber): QoS 1/2 publish and end-to-end QoS 1
@@ -30,7 +32,7 @@ Environment knobs:
   LAT_RATE=r       messages/s of the paced stream (default 1000)
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
-  WORKLOADS=a,b    only these workloads
+  WORKLOADS=a,b    only these workloads (e.g. WORKLOADS=pub_qos1_v311 ROUNDS=1 for the 3.1.1 row)
   BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
                    QUICK: 75)
   NO_BUILD=1       use the programs already built
@@ -94,6 +96,7 @@ class Workload:
     qos: int
     size: int
     title: str
+    protocol: int = 5  # MQTT protocol level the clients speak: 5 (5.0) or 4 (3.1.1)
 
     @property
     def throughput(self) -> bool:
@@ -104,6 +107,10 @@ ALL_WORKLOADS = [
     Workload("pub_qos0", "pub", 0, 64, "publish throughput, QoS 0, 64 B (until the QoS 1 marker after them is acknowledged)"),
     Workload("pub_qos1", "pub", 1, 64, "publish throughput, QoS 1, 64 B (until the last PUBACK)"),
     Workload("pub_qos2", "pub", 2, 64, "publish throughput, QoS 2, 64 B (until the last PUBCOMP)"),
+    # 3.1.1 has no Receive Maximum: the peers keep their own limit of 1000 in flight (as at 5.0),
+    # tether (which has no option for it) sends up to 65,535 unacknowledged.
+    Workload("pub_qos1_v311", "pub", 1, 64, "publish throughput, QoS 1, 64 B, MQTT 3.1.1 (until the last PUBACK; "
+             "no Receive Maximum: the peers keep 1000 in flight, tether up to 65,535)", protocol=4),
     Workload("pub_qos1_16k", "pub", 1, 16384, "publish throughput, QoS 1, 16 KiB (until the last PUBACK)"),
     Workload("e2e_qos0", "e2e", 0, 64, "end-to-end throughput, QoS 0, 64 B (one publisher, one subscriber)"),
     Workload("e2e_qos1", "e2e", 1, 64, "end-to-end throughput, QoS 1, 64 B (one publisher, one subscriber)"),
@@ -125,6 +132,10 @@ class Client:
     note: str = ""
     version: str = ""
     fds_per_client: int = 1  # open files one idle client costs (tether C: socket + event fd)
+    protocols: frozenset = frozenset({4, 5})  # MQTT protocol levels it runs (--protocol)
+
+    def runs(self, w: Workload) -> bool:
+        return w.kind in self.workloads and w.protocol in self.protocols
 
 
 def make_clients() -> list[Client]:
@@ -138,7 +149,8 @@ def make_clients() -> list[Client]:
         Client("paho-c", "peer", "paho-c", [str(C_DIR / "paho_bench")], no_idle),
         Client("libmosquitto", "peer", "libmosquitto", [str(C_DIR / "mosq_bench")], no_idle),
         Client("paho-mqtt", "peer", "paho-mqtt", [str(PEER_VENV_PY), str(BENCH / "python" / "bench_paho.py")], no_idle),
-        Client("raw-c", "reference", "raw", [str(C_DIR / "raw_bench")], {"pub"}),
+        # MQTT 5 only: a reference, not a peer, so it sits out the 3.1.1 row.
+        Client("raw-c", "reference", "raw", [str(C_DIR / "raw_bench")], {"pub"}, protocols=frozenset({5})),
     ]
 
 
@@ -422,7 +434,7 @@ def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeo
     args = [
         "--workload", w.kind, "--port", str(port), "--host", "127.0.0.1", "--qos", str(w.qos), "--size", str(w.size),
         "--n", str(n), "--timeout", f"{timeout:.0f}", "--topic", f"bench/{w.name}/{client.name}/{round_no}/{time.monotonic_ns()}",
-        *extra,
+        "--protocol", str(w.protocol), *extra,
     ]
     run = Run(client.name, w.name, round_no, n, setting)
     hard_timeout = timeout + 15
@@ -647,7 +659,7 @@ def main() -> int:
                 continue
             broker = brokers[st.name]
             for c in active:
-                if w.kind not in c.workloads:
+                if not c.runs(w):
                     continue
                 n = 5000 if w.size <= 1024 else 1000
                 n_max = 5_000_000 if w.size <= 1024 else 200_000
@@ -686,7 +698,7 @@ def main() -> int:
         for rnd in range(1, rounds + 1):
             for st, w in cells:
                 broker = brokers[st.name]
-                order = [c for c in active if w.kind in c.workloads]
+                order = [c for c in active if c.runs(w)]
                 if not order:
                     continue
                 k = (rnd - 1) % len(order)

@@ -33,6 +33,7 @@ typedef struct {
     double timeout;
     char topic[128];
     long window;
+    int protocol; /* MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1) */
 } bench_args;
 
 static void die_usage(const char *msg) {
@@ -54,6 +55,7 @@ static bench_args parse_args(int argc, char **argv, const char *client) {
     a.clients = 10000;
     a.timeout = 60.0;
     a.window = 4096;
+    a.protocol = 5;
     snprintf(a.topic, sizeof a.topic, "bench/%d", (int)getpid());
     for (int i = 1; i < argc; i += 2) {
         const char *k = argv[i];
@@ -72,10 +74,12 @@ static bench_args parse_args(int argc, char **argv, const char *client) {
         else if (!strcmp(k, "--timeout")) a.timeout = atof(v);
         else if (!strcmp(k, "--topic")) snprintf(a.topic, sizeof a.topic, "%s", v);
         else if (!strcmp(k, "--window")) a.window = atol(v);
+        else if (!strcmp(k, "--protocol")) a.protocol = atoi(v);
         else die_usage("unknown option");
     }
     if (a.port <= 0) die_usage("--port is required");
     if (a.qos < 0 || a.qos > 2) die_usage("--qos must be 0, 1 or 2");
+    if (a.protocol != 4 && a.protocol != 5) die_usage("--protocol must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0)");
     if (a.size < 16) a.size = 16;
     if (a.n < 1) a.n = 1;
     if (a.rate < 1) a.rate = 1;
@@ -348,6 +352,7 @@ static void outcome_print(outcome *o, const bench_args *a) {
     json_str(&j, "client", a->client);
     json_str(&j, "workload", a->workload);
     json_num(&j, "qos", a->qos);
+    json_num(&j, "protocol", a->protocol);
     json_num(&j, "size", (double)a->size);
     json_num(&j, "n", (double)o->n);
     if (o->elapsed_s > 0) {

@@ -1,4 +1,6 @@
-/* The Eclipse Paho C peer (MQTTAsync, MQTT 5) under the benchmark workloads.
+/* The Eclipse Paho C peer (MQTTAsync, MQTT 5) under the benchmark workloads; with
+ * --protocol 4 the same on MQTT 3.1.1 through Paho's non-v5 API (MQTTVERSION_3_1_1,
+ * cleansession, onSuccess/onFailure callbacks), which then has no Receive Maximum to obey.
  *
  * Used the way Paho's asynchronous API is meant for throughput: MQTTAsync_sendMessage never
  * waits; each publish's completion arrives in its onSuccess5/onFailure5 callback. We keep at
@@ -6,13 +8,16 @@
  * and let Paho keep up to 1000 in flight (the broker's Receive Maximum).
  * Paho C has no TCP_NODELAY option: its sockets keep Nagle's algorithm.
  *
- *   paho_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] ...
+ *   paho_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
  */
 #include "bench_common.h"
 
 #include <MQTTAsync.h>
 
 #define INFLIGHT 1000
+
+/* MQTT 5 (the default), or 3.1.1 through the non-v5 API when --protocol 4. */
+static bool v5 = true;
 
 typedef struct {
     pthread_mutex_t mu;
@@ -70,6 +75,31 @@ static void on_publish_failed(void *ctx, MQTTAsync_failureData5 *r) {
     window_release(ctx, false);
 }
 
+/* The MQTT 3.1.1 (non-v5) forms of the callbacks above. */
+static void on_ok3(void *ctx, MQTTAsync_successData *r) {
+    (void)r;
+    sig_set(ctx, 1, 0);
+}
+
+static void on_fail3(void *ctx, MQTTAsync_failureData *r) {
+    sig_set(ctx, -1, r ? r->code : -1);
+}
+
+static void on_sub_ok3(void *ctx, MQTTAsync_successData *r) {
+    int granted = r ? r->alt.qos : 0; /* 0x80: refused */
+    sig_set(ctx, granted >= 0x80 ? -1 : 1, granted);
+}
+
+static void on_published3(void *ctx, MQTTAsync_successData *r) {
+    (void)r;
+    window_release(ctx, true); /* 3.1.1 acknowledgements carry no reason code */
+}
+
+static void on_publish_failed3(void *ctx, MQTTAsync_failureData *r) {
+    (void)r;
+    window_release(ctx, false);
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m) {
     (void)topic_len;
     if (ctx) tracker_record(ctx, m->payload, (size_t)m->payloadlen);
@@ -87,6 +117,10 @@ static int make_client(const bench_args *a, const char *id, void *msg_ctx, MQTTA
     char uri[128];
     snprintf(uri, sizeof uri, "tcp://%s:%d", a->host, a->port);
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    if (!v5) {
+        MQTTAsync_createOptions co3 = MQTTAsync_createOptions_initializer;
+        co = co3;
+    }
     /* Applies while connected too: room for every outstanding publish. */
     co.maxBufferedMessages = (int)a->window + 16;
     int rc = MQTTAsync_createWithOptions(out, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
@@ -98,11 +132,20 @@ static int make_client(const bench_args *a, const char *id, void *msg_ctx, MQTTA
     static signal_t s; /* static: Paho holds the context pointer */
     sig_init(&s);
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer5;
+    if (!v5) {
+        MQTTAsync_connectOptions opts3 = MQTTAsync_connectOptions_initializer;
+        opts = opts3;
+        opts.MQTTVersion = MQTTVERSION_3_1_1;
+        opts.cleansession = 1;
+        opts.onSuccess = on_ok3;
+        opts.onFailure = on_fail3;
+    } else {
+        opts.cleanstart = 1;
+        opts.onSuccess5 = on_ok;
+        opts.onFailure5 = on_fail;
+    }
     opts.keepAliveInterval = 60;
-    opts.cleanstart = 1;
     opts.maxInflight = INFLIGHT;
-    opts.onSuccess5 = on_ok;
-    opts.onFailure5 = on_fail;
     opts.context = &s;
     rc = MQTTAsync_connect(*out, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
@@ -131,8 +174,13 @@ static int send_one(MQTTAsync c, const bench_args *a, window *w, uint8_t *buf, u
     m.qos = qos;
     m.retained = 0;
     MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
-    r.onSuccess5 = on_published;
-    r.onFailure5 = on_publish_failed;
+    if (v5) {
+        r.onSuccess5 = on_published;
+        r.onFailure5 = on_publish_failed;
+    } else {
+        r.onSuccess = on_published3;
+        r.onFailure = on_publish_failed3;
+    }
     r.context = w;
     int rc = MQTTAsync_sendMessage(c, a->topic, &m, &r);
     if (rc != MQTTASYNC_SUCCESS) {
@@ -170,6 +218,10 @@ static void run_pub(const bench_args *a, outcome *o) {
     if (w.failed) outcome_fail(o, "%" PRIu64 " publishes failed", w.failed);
     o->ok = !o->error[0];
     MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+    if (!v5) {
+        MQTTAsync_disconnectOptions d3 = MQTTAsync_disconnectOptions_initializer;
+        d = d3;
+    }
     d.timeout = 1000;
     MQTTAsync_disconnect(c, &d);
     free(buf);
@@ -193,8 +245,13 @@ static void run_e2e(const bench_args *a, outcome *o, bool paced) {
     static signal_t s;
     sig_init(&s);
     MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
-    r.onSuccess5 = on_sub_ok;
-    r.onFailure5 = on_fail;
+    if (v5) {
+        r.onSuccess5 = on_sub_ok;
+        r.onFailure5 = on_fail;
+    } else {
+        r.onSuccess = on_sub_ok3;
+        r.onFailure = on_fail3;
+    }
     r.context = &s;
     int rc = MQTTAsync_subscribe(sub, a->topic, a->qos, &r);
     if (rc != MQTTASYNC_SUCCESS || sig_wait(&s, 10000000000ull) != 1) {
@@ -227,6 +284,7 @@ static void run_e2e(const bench_args *a, outcome *o, bool paced) {
 
 int main(int argc, char **argv) {
     bench_args a = parse_args(argc, argv, "paho-c");
+    v5 = a.protocol == 5;
     outcome o;
     memset(&o, 0, sizeof o);
     o.ok = true;

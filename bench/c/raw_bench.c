@@ -552,7 +552,9 @@ int main(int argc, char **argv) {
     outcome o;
     memset(&o, 0, sizeof o);
     o.ok = true;
-    if (!strcmp(a.workload, "pub")) run_pub(&a, &o);
+    /* A reference, not a peer: it speaks MQTT 5 only (the 3.1.1 row leaves it out). */
+    if (a.protocol != 5) outcome_fail(&o, "raw: MQTT 5 only");
+    else if (!strcmp(a.workload, "pub")) run_pub(&a, &o);
     else outcome_fail(&o, "raw: only the pub workload");
     outcome_print(&o, &a);
     return 0;

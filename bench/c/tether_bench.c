@@ -5,7 +5,9 @@
  * each completion (QoS 0: written; QoS 1: PUBACK; QoS 2: PUBCOMP) on the client's dispatch
  * thread, and we count them, as for the C peers; messages arrive in on_message.
  *
- *   tether_bench --workload pub|e2e|lat|idle --port P [--n N] [--qos Q] [--size B] ...
+ *   tether_bench --workload pub|e2e|lat|idle --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+ *
+ * --protocol 4 (MQTT 3.1.1) applies to pub, e2e and lat; idle clients always speak 5.0.
  */
 #include "bench_common.h"
 
@@ -38,6 +40,12 @@ static tether_client *make_client(const bench_args *a, const char *id, ctx_t *ct
         return NULL;
     }
     tether_options_set_keep_alive(o, 60);
+    /* MQTT 3.1.1 when asked (--protocol 4); session expiry 0 then goes out as Clean Session 1. */
+    if (a && a->protocol == 4 && tether_options_set_protocol_version(o, 4) != TETHER_OK) {
+        snprintf(err, errlen, "set_protocol_version: %s", tether_last_error());
+        tether_options_free(o);
+        return NULL;
+    }
     tether_client *c = NULL;
     tether_result r = tether_client_new(o, &c);
     tether_options_free(o);

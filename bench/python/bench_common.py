@@ -31,6 +31,7 @@ def parse_args(client: str) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--topic", default=f"bench/{os.getpid()}")
     p.add_argument("--window", type=int, default=4096)
+    p.add_argument("--protocol", type=int, default=5, choices=[4, 5], help="MQTT protocol level: 5 (5.0) or 4 (3.1.1)")
     a = p.parse_args()
     a.size = max(16, a.size)
     a.n = max(1, a.n)
@@ -149,6 +150,7 @@ class Outcome:
             "client": a.client,
             "workload": a.workload,
             "qos": a.qos,
+            "protocol": a.protocol,
             "size": a.size,
             "n": self.n,
         }

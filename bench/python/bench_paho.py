@@ -1,4 +1,5 @@
-"""The paho-mqtt 2.x peer (MQTT 5) under the benchmark workloads; prints one JSON line.
+"""The paho-mqtt 2.x peer (MQTT 5; MQTT 3.1.1 with --protocol 4) under the benchmark workloads;
+prints one JSON line.
 
 Used the way paho-mqtt's threaded interface is meant: loop_start() runs the network loop in
 its own thread, publish() queues and returns at once, each completion arrives in on_publish
@@ -7,7 +8,7 @@ outstanding by counting completions and raise paho's in-flight limit from 20 to 
 broker's Receive Maximum; paho-mqtt does not apply it by itself). paho-mqtt has no TCP_NODELAY
 option: we set it in its on_socket_open hook, as the other clients have it on.
 
-    python bench_paho.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] ...
+    python bench_paho.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ INFLIGHT = 1000
 
 
 def make_client(a, client_id: str, window: Window | None = None, tracker: Tracker | None = None):
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    v5 = a.protocol == 5
+    if v5:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    else:  # 3.1.1: clean_session here, not clean_start at connect (a 5.0-only argument)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True)
     c.max_inflight_messages_set(INFLIGHT)
     c.max_queued_messages_set(0)  # unlimited: our window bounds it
     connected = threading.Event()
@@ -72,7 +77,10 @@ def make_client(a, client_id: str, window: Window | None = None, tracker: Tracke
     c.on_publish = on_publish
     c.on_message = on_message
     c.on_subscribe = on_subscribe
-    c.connect(a.host, a.port, keepalive=60, clean_start=True)
+    if v5:
+        c.connect(a.host, a.port, keepalive=60, clean_start=True)
+    else:
+        c.connect(a.host, a.port, keepalive=60)
     c.loop_start()
     if not connected.wait(10.0):
         raise RuntimeError(f"connect {client_id}: no CONNACK within 10 s")

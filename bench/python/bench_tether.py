@@ -4,7 +4,9 @@ Used the way tether's Python contract describes: publish() returns a Delivery at
 not block (a full send queue makes it wait), flush() waits until every delivery so far is
 complete, received messages arrive in on_message on the client's dispatch thread.
 
-    python bench_tether.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] ...
+    python bench_tether.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+
+--protocol 4 speaks MQTT 3.1.1 (`protocol=tether.MQTTv311`); the default is MQTT 5.0.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ import tether  # noqa: E402
 from bench_common import MARKER, Outcome, Tracker, finish, make_payload, paced_count, parse_args  # noqa: E402
 
 
+def protocol(a) -> int:
+    return tether.MQTTv311 if a.protocol == 4 else tether.MQTTv5
+
+
 def make_client(a, client_id: str):
-    c = tether.Client(client_id, clean_start=True, keep_alive=60)
+    c = tether.Client(client_id, clean_start=True, keep_alive=60, protocol=protocol(a))
     ack = c.connect(a.host, a.port, timeout=10.0)
     if ack.reason_code >= 0x80:
         raise RuntimeError(f"connect {client_id}: refused {ack.reason_code}")
@@ -59,7 +65,7 @@ def run_e2e(a, o: Outcome, paced: bool) -> None:
     t = Tracker(n, paced)
     o.tracker = t
     o.n = n
-    sub = tether.Client(f"tether-py-sub-{os.getpid()}", clean_start=True, keep_alive=60)
+    sub = tether.Client(f"tether-py-sub-{os.getpid()}", clean_start=True, keep_alive=60, protocol=protocol(a))
     sub.on_message = lambda m: t.record(m.payload)
     ack = sub.connect(a.host, a.port, timeout=10.0)
     if ack.reason_code >= 0x80:

@@ -22,6 +22,8 @@ pub struct Args {
     pub timeout: Duration,
     pub topic: String,
     pub window: usize,
+    /// MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1).
+    pub protocol: u8,
 }
 
 impl Args {
@@ -40,6 +42,7 @@ impl Args {
             timeout: Duration::from_secs(60),
             topic: format!("bench/{}", std::process::id()),
             window: 4096,
+            protocol: 5,
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -61,6 +64,7 @@ impl Args {
                 "--timeout" => a.timeout = Duration::from_secs_f64(num(&val)?),
                 "--topic" => a.topic = val,
                 "--window" => a.window = num(&val)? as usize,
+                "--protocol" => a.protocol = num(&val)? as u8,
                 _ => return Err(format!("unknown argument {key}")),
             }
             i += 2;
@@ -70,6 +74,9 @@ impl Args {
         }
         if a.qos > 2 {
             return Err("--qos must be 0, 1 or 2".into());
+        }
+        if a.protocol != 4 && a.protocol != 5 {
+            return Err("--protocol must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0)".into());
         }
         a.size = a.size.max(16);
         a.n = a.n.max(1);
@@ -269,7 +276,10 @@ impl Outcome {
 
     pub fn print(self, args: &Args) {
         let mut j = Json::new(args);
-        j.num("qos", args.qos).num("size", args.size as f64).num("n", self.n as f64);
+        j.num("qos", args.qos)
+            .num("protocol", args.protocol)
+            .num("size", args.size as f64)
+            .num("n", self.n as f64);
         let mut ok = self.ok;
         let mut error = self.error;
         if self.elapsed_s > 0.0 {

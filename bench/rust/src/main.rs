@@ -3,20 +3,23 @@
 //! ```text
 //! tether-bench --client tether|rumqttc --workload pub|e2e|lat|idle --port P
 //!              [--host 127.0.0.1] [--n N] [--qos 0|1|2] [--size BYTES] [--rate MSG_PER_S]
-//!              [--secs S] [--clients K] [--timeout S] [--topic T]
+//!              [--secs S] [--clients K] [--timeout S] [--topic T] [--protocol 4|5]
 //! ```
 //!
 //! Workloads: `pub` N publishes until the last acknowledgement (QoS 0: then one QoS 1 marker);
 //! `e2e` one publisher and one subscriber in this process, until the subscriber has every
 //! message; `lat` a paced `rate`/s stream for `secs` seconds, publish-to-receive delays;
 //! `idle` K connected idle clients, RSS before and after. Both clients run on the same tokio
-//! multi-thread runtime (one worker per core).
+//! multi-thread runtime (one worker per core). `--protocol 4` speaks MQTT 3.1.1 (default 5):
+//! tether through `set_protocol_version`, rumqttc through its v4 client (`rumqttc_v4`, which
+//! runs the `pub` workload only).
 
 // A benchmark reads the clock on purpose.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
 mod rumqttc_client;
+mod rumqttc_v4;
 mod tether_client;
 
 use std::process::ExitCode;
@@ -32,6 +35,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match args.client.as_str() {
         "tether" => tether_client::run(&args).await,
+        "rumqttc" if args.protocol == 4 => rumqttc_v4::run(&args).await,
         "rumqttc" => rumqttc_client::run(&args).await,
         c => common::Outcome::failed(format!("unknown client {c:?}")),
     };

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tether_core::{AsyncClient, Event, MqttOptions, QoS};
+use tether_core::{AsyncClient, Event, MqttOptions, ProtocolVersion, QoS};
 use tokio::time::{sleep_until, timeout_at};
 
 use crate::common::{now_ns, payload, read_seq, Args, IdleOutcome, Outcome, Tracker, MARKER};
@@ -21,6 +21,10 @@ fn options(args: &Args, id: &str) -> MqttOptions {
     // Defaults otherwise: clean start, session expiry 0, TCP_NODELAY on.
     let mut o = MqttOptions::new(id, args.host.clone(), args.port);
     o.set_keep_alive(Duration::from_secs(60));
+    if args.protocol == 4 {
+        // MQTT 3.1.1: session expiry 0 with clean start goes out as Clean Session 1.
+        o.set_protocol_version(ProtocolVersion::V311);
+    }
     o
 }
 
