@@ -107,10 +107,10 @@ ALL_WORKLOADS = [
     Workload("pub_qos0", "pub", 0, 64, "publish throughput, QoS 0, 64 B (until the QoS 1 marker after them is acknowledged)"),
     Workload("pub_qos1", "pub", 1, 64, "publish throughput, QoS 1, 64 B (until the last PUBACK)"),
     Workload("pub_qos2", "pub", 2, 64, "publish throughput, QoS 2, 64 B (until the last PUBCOMP)"),
-    # 3.1.1 has no Receive Maximum: the peers keep their own limit of 1000 in flight (as at 5.0),
-    # tether (which has no option for it) sends up to 65,535 unacknowledged.
+    # 3.1.1 has no Receive Maximum: every client keeps its own limit of 1000 in flight (as at
+    # 5.0; tether through max_inflight).
     Workload("pub_qos1_v311", "pub", 1, 64, "publish throughput, QoS 1, 64 B, MQTT 3.1.1 (until the last PUBACK; "
-             "no Receive Maximum: the peers keep 1000 in flight, tether up to 65,535)", protocol=4),
+             "no Receive Maximum: every client keeps 1000 in flight)", protocol=4),
     Workload("pub_qos1_16k", "pub", 1, 16384, "publish throughput, QoS 1, 16 KiB (until the last PUBACK)"),
     Workload("e2e_qos0", "e2e", 0, 64, "end-to-end throughput, QoS 0, 64 B (one publisher, one subscriber)"),
     Workload("e2e_qos1", "e2e", 1, 64, "end-to-end throughput, QoS 1, 64 B (one publisher, one subscriber)"),

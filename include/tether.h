@@ -1039,6 +1039,13 @@ tether_result tether_options_set_quota_retry(tether_options *options,
 tether_result tether_options_set_protocol_version(tether_options *options, uint8_t version);
 
 /**
+ * The most QoS 1/2 messages in flight at once, whatever the server allows (1..65535,
+ * default 65535; 0 is `TETHER_INVALID_ARGUMENT`). On 3.1.1, whose servers announce no
+ * Receive Maximum, this is the window.
+ */
+tether_result tether_options_set_max_inflight(tether_options *options, uint16_t n);
+
+/**
  * What to do with unacknowledged messages when the server answers a resume with
  * session present = false: `TETHER_SESSION_LOST_REPUBLISH` (default) or
  * `TETHER_SESSION_LOST_FAIL`.

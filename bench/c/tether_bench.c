@@ -46,6 +46,12 @@ static tether_client *make_client(const bench_args *a, const char *id, ctx_t *ct
         tether_options_free(o);
         return NULL;
     }
+    /* No Receive Maximum on 3.1.1: the same window of 1000 the peers are given. */
+    if (a && a->protocol == 4 && tether_options_set_max_inflight(o, 1000) != TETHER_OK) {
+        snprintf(err, errlen, "set_max_inflight: %s", tether_last_error());
+        tether_options_free(o);
+        return NULL;
+    }
     tether_client *c = NULL;
     tether_result r = tether_client_new(o, &c);
     tether_options_free(o);

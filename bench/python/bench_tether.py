@@ -26,8 +26,13 @@ def protocol(a) -> int:
     return tether.MQTTv311 if a.protocol == 4 else tether.MQTTv5
 
 
+def window(a) -> int:
+    # No Receive Maximum on 3.1.1: the same window of 1000 the peers are given.
+    return 1000 if a.protocol == 4 else 65535
+
+
 def make_client(a, client_id: str):
-    c = tether.Client(client_id, clean_start=True, keep_alive=60, protocol=protocol(a))
+    c = tether.Client(client_id, clean_start=True, keep_alive=60, protocol=protocol(a), max_inflight=window(a))
     ack = c.connect(a.host, a.port, timeout=10.0)
     if ack.reason_code >= 0x80:
         raise RuntimeError(f"connect {client_id}: refused {ack.reason_code}")
@@ -65,7 +70,7 @@ def run_e2e(a, o: Outcome, paced: bool) -> None:
     t = Tracker(n, paced)
     o.tracker = t
     o.n = n
-    sub = tether.Client(f"tether-py-sub-{os.getpid()}", clean_start=True, keep_alive=60, protocol=protocol(a))
+    sub = tether.Client(f"tether-py-sub-{os.getpid()}", clean_start=True, keep_alive=60, protocol=protocol(a), max_inflight=window(a))
     sub.on_message = lambda m: t.record(m.payload)
     ack = sub.connect(a.host, a.port, timeout=10.0)
     if ack.reason_code >= 0x80:

@@ -66,6 +66,7 @@ pub struct MqttOptions {
     /// (system roots) at the first TLS connection.
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) protocol: ProtocolVersion,
+    pub(crate) max_inflight: u16,
 }
 
 impl std::fmt::Debug for MqttOptions {
@@ -114,6 +115,7 @@ impl MqttOptions {
             authenticator: None,
             tls: None,
             protocol: ProtocolVersion::V5,
+            max_inflight: u16::MAX,
         }
     }
 
@@ -182,6 +184,20 @@ impl MqttOptions {
     /// 1, a kept session Clean Session 0.
     pub fn set_protocol_version(&mut self, version: ProtocolVersion) -> &mut Self {
         self.protocol = version;
+        self
+    }
+
+    /// The most QoS 1/2 messages in flight at once, whatever the server allows (default
+    /// 65,535). On 5.0 the server's Receive Maximum may lower it further; a 3.1.1 server
+    /// announces none, so this is the window there. Must be at least 1 (checked at connect).
+    ///
+    /// ```
+    /// use tether_core::{MqttOptions, ProtocolVersion};
+    /// let mut o = MqttOptions::new("id", "127.0.0.1", 1883);
+    /// o.set_protocol_version(ProtocolVersion::V311).set_max_inflight(1_000);
+    /// ```
+    pub fn set_max_inflight(&mut self, n: u16) -> &mut Self {
+        self.max_inflight = n;
         self
     }
 
@@ -456,6 +472,7 @@ impl MqttOptions {
             Ok(())
         };
         long("client_id", self.client_id.len())?;
+        validate::RECEIVE_MAXIMUM.check::<u16>("max_inflight", self.max_inflight)?;
         long("username", self.username.as_ref().map_or(0, String::len))?;
         long("password", self.password.as_ref().map_or(0, Bytes::len))?;
         for server in &self.servers {

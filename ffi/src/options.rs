@@ -338,6 +338,19 @@ impl tether_options {
         }
     }
 
+    /// The most QoS 1/2 messages in flight at once, whatever the server allows (1..65535,
+    /// default 65535; 0 is `TETHER_INVALID_ARGUMENT`). On 3.1.1, whose servers announce no
+    /// Receive Maximum, this is the window.
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_max_inflight(options: *mut tether_options, n: u16) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let n = validate::RECEIVE_MAXIMUM.check::<u16>("max_inflight", n)?;
+            options.mqtt.set_max_inflight(n);
+            Ok(())
+        }
+    }
+
     /// What to do with unacknowledged messages when the server answers a resume with
     /// session present = false: `TETHER_SESSION_LOST_REPUBLISH` (default) or
     /// `TETHER_SESSION_LOST_FAIL`.

@@ -53,7 +53,8 @@ use crate::{convert, errors, lock, wait_slice};
 /// 0x97 Quota exceeded is published again after the back-off in seconds, doubling, at most
 /// that many times; default 5 from 0.1 s), `protocol` (`tether.MQTTv5`, the default, or
 /// `tether.MQTTv311`; on 3.1.1 a 5.0-only feature raises `NotSupportedError` before anything
-/// is sent).
+/// is sent), `max_inflight` (the most QoS 1/2 messages in flight at once, whatever the server
+/// allows; default 65535 — on 3.1.1, whose servers announce no limit, this is the window).
 ///
 /// Callbacks (`on_message`, `on_connect`, `on_disconnect`) run in order on the client's own
 /// dispatch thread with the GIL held; an exception they raise is logged on the `tether`
@@ -169,7 +170,7 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1, tls=None, protocol=5))]
+        quota_retry_backoff=0.1, tls=None, protocol=5, max_inflight=65535))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -198,6 +199,7 @@ impl Client {
         #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
         tls: Option<&Bound<'_, crate::tls::TlsOptions>>,
         #[pyo3(from_py_with = arg::protocol)] protocol: u8,
+        #[pyo3(from_py_with = arg::max_inflight)] max_inflight: u16,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -227,6 +229,7 @@ impl Client {
                 quota_retry_backoff,
                 tls,
                 protocol,
+                max_inflight,
             },
         )?;
         Ok(Client {

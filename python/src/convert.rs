@@ -110,6 +110,7 @@ pub(crate) mod arg {
         reason_code: u8 = REASON_CODE;
         quota_retries: u8 = QUOTA_RETRIES;
         protocol: u8 = PROTOCOL_LEVEL;
+        max_inflight: u16 = RECEIVE_MAXIMUM;
     }
 
     optional_ints! {

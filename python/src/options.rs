@@ -96,6 +96,8 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub tls: Option<&'a Bound<'py, crate::tls::TlsOptions>>,
     /// The protocol level: 5 (`MQTTv5`) or 4 (`MQTTv311`).
     pub protocol: u8,
+    /// The most QoS 1/2 messages in flight at once (1..=65535), whatever the server allows.
+    pub max_inflight: u16,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -134,6 +136,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         quota_retry_backoff,
         tls,
         protocol,
+        max_inflight,
     } = args;
     let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
     let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -188,6 +191,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         errors::to_py(py, &e)
     })?;
     o.set_protocol_version(version);
+    o.set_max_inflight(max_inflight);
     let delivery_events = ASYNC_FLAVOUR.with(Cell::get);
     o.set_delivery_events(delivery_events);
     if let Some(tls) = tls {

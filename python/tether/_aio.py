@@ -79,6 +79,7 @@ class AsyncClient:
         quota_retry_backoff: float = 0.1,
         tls: TlsOptions | None = None,
         protocol: int = 5,
+        max_inflight: int = 65535,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -106,6 +107,7 @@ class AsyncClient:
             quota_retry_backoff=quota_retry_backoff,
             tls=tls,
             protocol=protocol,
+            max_inflight=max_inflight,
         )
 
     @property

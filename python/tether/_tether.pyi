@@ -398,6 +398,7 @@ class Client:
         quota_retry_backoff: float = 0.1,
         tls: TlsOptions | None = None,
         protocol: int = 5,
+        max_inflight: int = 65535,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...

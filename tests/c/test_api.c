@@ -59,6 +59,9 @@ static void test_options_misuse(void) {
     CHECK_OK(tether_options_set_auto_topic_alias(o, true));
     CHECK_RESULT(tether_options_set_quota_retry(NULL, 3, 50), TETHER_NULL_ARGUMENT);
     CHECK_OK(tether_options_set_quota_retry(o, 3, 50));
+    CHECK_RESULT(tether_options_set_max_inflight(o, 0), TETHER_INVALID_ARGUMENT);
+    CHECK(strstr(tether_last_error(), "max_inflight") != NULL);
+    CHECK_OK(tether_options_set_max_inflight(o, 1000));
     CHECK_RESULT(tether_options_set_reconnect(o, true, 500, 100), TETHER_INVALID_ARGUMENT);
     CHECK_OK(tether_options_set_reconnect(o, true, 50, 1000));
     CHECK_RESULT(tether_options_set_queue_limits(o, 10, 1000, 9), TETHER_INVALID_ARGUMENT);

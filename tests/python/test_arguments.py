@@ -217,6 +217,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "max_queued_bytes": (1, 2**64 - 1),
     "quota_retries": (0, 255),
     "protocol": (4, 5),
+    "max_inflight": (1, 65535),
 }
 # Durations in seconds (int or float): 0 up to a four-byte number of seconds.
 SECONDS_FIELDS = {
@@ -270,6 +271,7 @@ CLIENT_ARGS: dict[str, list[str]] = {
         "quota_retries",
         "quota_retry_backoff",
         "protocol",
+        "max_inflight",
     ],
     "connect": ["port", "timeout"],
     "subscribe": ["qos", "retain_handling", "subscription_identifier", "timeout"],

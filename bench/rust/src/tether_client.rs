@@ -24,6 +24,8 @@ fn options(args: &Args, id: &str) -> MqttOptions {
     if args.protocol == 4 {
         // MQTT 3.1.1: session expiry 0 with clean start goes out as Clean Session 1.
         o.set_protocol_version(ProtocolVersion::V311);
+        // No Receive Maximum on 3.1.1: the same window of 1000 the peers are given.
+        o.set_max_inflight(1000);
     }
     o
 }

@@ -185,6 +185,7 @@ impl AsyncClient {
             .clone()
             .map(|a| Box::new(SharedAuthenticator::new(a)) as Box<dyn crate::session::Authenticator>);
         config.protocol = options.protocol;
+        config.max_inflight = options.max_inflight;
         let protocol = options.protocol;
         let session = Session::new(config);
         let (ptx, prx) = mpsc::channel(options.request_capacity);

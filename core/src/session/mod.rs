@@ -735,9 +735,9 @@ impl Session {
         }
         let p = &ack.properties;
         self.server = ServerLimits {
-            // 3.2.2.3.3 (5.0): absent means 65,535; a 3.1.1 server announces nothing, so our own
-            // cap is the only one.
-            receive_maximum: p.receive_maximum.unwrap_or(self.config.max_inflight).max(1),
+            // 3.2.2.3.3 (5.0): absent means 65,535; a 3.1.1 server announces nothing. Our own
+            // cap applies on top of whatever the server allows.
+            receive_maximum: p.receive_maximum.unwrap_or(u16::MAX).min(self.config.max_inflight).max(1),
             maximum_qos: match p.maximum_qos {
                 Some(0) => QoS::AtMostOnce,
                 Some(1) => QoS::AtLeastOnce,

@@ -449,6 +449,21 @@ fn server_receive_maximum_limits_the_window_and_the_rest_waits_in_order() {
     assert_eq!(topics, vec!["t/3"]);
 }
 
+/// The client's own cap (`max_inflight`) applies on top of the server's Receive Maximum.
+#[test]
+fn our_own_inflight_cap_applies_below_the_servers_receive_maximum() {
+    let mut h = Harness::with(|c| {
+        no_alias(c);
+        c.max_inflight = 3;
+    });
+    h.connect_with(false, ConnAckProperties { receive_maximum: Some(10), ..Default::default() });
+    for t in 1..=5 {
+        h.publish(t, &format!("t/{t}"), QoS::AtLeastOnce).unwrap();
+    }
+    assert_eq!(publishes(&h.take_sent()).len(), 3);
+    assert_eq!(h.s.queued(), 2);
+}
+
 /// Once the window is full, new messages wait until a quarter of it is free again (here 2 of
 /// 8), so that they go out in batches; a window that never filled sends at once.
 #[test]
