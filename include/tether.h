@@ -386,6 +386,12 @@ enum tether_result
    */
   TETHER_TLS = 304,
   /**
+   * The WebSocket upgrade failed in a way retrying will not fix: the server answered with
+   * an HTTP status other than 101 (in `tether_last_error()`, e.g. "upgrade refused: 404 Not
+   * Found"), or did not confirm the `mqtt` subprotocol. Automatic reconnects stop on it.
+   */
+  TETHER_WEBSOCKET = 305,
+  /**
    * The server broke the MQTT protocol, or a request failed with a protocol error.
    */
   TETHER_PROTOCOL_ERROR = 400,
