@@ -73,7 +73,7 @@ class TlsError(ConnectError):
     """TLS failed in a way retrying will not fix (certificate, key or CA, handshake refused)."""
 
 class WebSocketError(ConnectError):
-    """The WebSocket upgrade was refused (HTTP status) or the ``mqtt`` subprotocol was not confirmed."""
+    """The WebSocket upgrade was refused (HTTP status) or the ``mqtt`` subprotocol not confirmed."""
 
 class TimeoutError(Error, builtins.TimeoutError):
     """The operation did not complete within its timeout."""
@@ -401,6 +401,7 @@ class Client:
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
         tls: TlsOptions | None = None,
+        ws_headers: Mapping[str, str] | None = None,
         protocol: int = 5,
     ) -> Self: ...
     @property
