@@ -386,6 +386,12 @@ enum tether_result
    */
   TETHER_TLS = 304,
   /**
+   * The WebSocket upgrade failed in a way retrying will not fix: the server answered with
+   * an HTTP status other than 101 (in `tether_last_error()`, e.g. "upgrade refused: 404 Not
+   * Found"), or did not confirm the `mqtt` subprotocol. Automatic reconnects stop on it.
+   */
+  TETHER_WEBSOCKET = 305,
+  /**
    * The server broke the MQTT protocol, or a request failed with a protocol error.
    */
   TETHER_PROTOCOL_ERROR = 400,
@@ -487,7 +493,7 @@ typedef struct tether_message tether_message;
  * `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
  * `tether_options_set_will`, `tether_options_set_connect_properties`,
  * `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
- * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`,
+ * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`, `tether_options_set_ws_header`,
  * `tether_options_set_protocol_version`.
  */
 typedef struct tether_options tether_options;
@@ -726,12 +732,15 @@ tether_result tether_client_connect(tether_client *client,
 /**
  * Connects to the server `url` names and waits up to `timeout_ms` for the CONNACK, as
  * `tether_client_connect` does: `mqtt://host[:1883]`, `mqtts://host[:8883]` (TLS as the
- * `tether_options_set_tls_*` calls said; the system's root certificates otherwise) or
+ * `tether_options_set_tls_*` calls said; the system's root certificates otherwise),
+ * `ws://host[:80][/path]`, `wss://host[:443][/path]` (WebSocket, path `/mqtt` by
+ * default, headers from `tether_options_set_ws_header`, TLS as for `mqtts://`) or
  * `unix:///path`; an IPv6 address goes in brackets. Errors besides those of
  * `tether_client_connect`: `TETHER_INVALID_ARGUMENT` (not such a URL),
- * `TETHER_NOT_SUPPORTED` (`ws://`, `wss://`: WebSocket is not supported yet),
  * `TETHER_TLS` (the server's certificate is not trusted, expired or for another host,
- * or the server refused the handshake; not retried).
+ * or the server refused the handshake; not retried), `TETHER_WEBSOCKET` (the server
+ * refused the WebSocket upgrade, e.g. "upgrade refused: 404 Not Found", or did not
+ * confirm the `mqtt` subprotocol; not retried).
  *
  * ```c
  * bool session_present;
@@ -1110,6 +1119,21 @@ tether_result tether_options_set_tls_ca_file(tether_options *options, const char
 tether_result tether_options_set_tls_client_cert(tether_options *options,
                                                  const char *cert_file,
                                                  const char *key_file);
+
+/**
+ * An extra HTTP header for the WebSocket handshake with `ws://` and `wss://` servers,
+ * for example an authorization token (`name` and `value` copied; call again for more,
+ * a name may repeat). The `mqtt` subprotocol is always asked for.
+ * `TETHER_INVALID_ARGUMENT` when the name or value is not valid HTTP or the header is
+ * one the handshake sets itself (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`).
+ *
+ * ```c
+ * tether_options_set_ws_header(options, "Authorization", "Bearer eyJhbGciOi...");
+ * ```
+ */
+tether_result tether_options_set_ws_header(tether_options *options,
+                                           const char *name,
+                                           const char *value);
 
 /**
  * The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     DeliveryFailed,
     /// TLS ([`Error::Tls`]): a certificate, key or CA problem, or a handshake refused.
     Tls,
+    /// WebSocket ([`Error::WebSocket`]): the server refused the upgrade or the `mqtt`
+    /// subprotocol.
+    WebSocket,
 }
 
 /// Everything that can go wrong, with the server's reason code and reason string where it
@@ -55,6 +58,11 @@ pub enum Error {
     /// requires). Automatic reconnects stop on it.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A WebSocket upgrade the server refused (with the HTTP status it answered), or a reply
+    /// that did not confirm the `mqtt` subprotocol. Like [`Error::Tls`], retrying will not
+    /// fix it: automatic reconnects stop on it.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
     #[error("protocol error ({reason_code}): {message}")]
     Protocol { reason_code: DisconnectReasonCode, message: String },
     #[error("the server refused the message: {reason_code}{}", suffix(.reason_string))]
@@ -89,6 +97,7 @@ impl Error {
             Error::ConnectionRefused { .. } => ErrorKind::ConnectionRefused,
             Error::Io(_) => ErrorKind::Io,
             Error::Tls(_) => ErrorKind::Tls,
+            Error::WebSocket(_) => ErrorKind::WebSocket,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::SessionLost => ErrorKind::SessionLost,

@@ -65,6 +65,8 @@ pub struct MqttOptions {
     /// For every [`ServerAddr::Tls`] of `servers`; when unset the driver builds the default
     /// (system roots) at the first TLS connection.
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// Extra request headers of the WebSocket handshake (`ws://`, `wss://`), in order.
+    pub(crate) ws_headers: Vec<(String, String)>,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) max_inflight: u16,
 }
@@ -114,6 +116,7 @@ impl MqttOptions {
             before_connect: None,
             authenticator: None,
             tls: None,
+            ws_headers: Vec::new(),
             protocol: ProtocolVersion::V5,
             max_inflight: u16::MAX,
         }
@@ -136,7 +139,30 @@ impl MqttOptions {
         Ok(options)
     }
 
-    /// How to secure the `mqtts://` servers ([`ServerAddr::Tls`]) of the server list, all of
+    /// An extra header for the WebSocket handshake with `ws://` and `wss://` servers, for
+    /// example an authorization token; added to those set before (a header may be given more
+    /// than once). A name or value HTTP does not allow, or a header the handshake sets itself
+    /// (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`), is [`Error::InvalidArgument`].
+    /// The `mqtt` subprotocol is always asked for.
+    ///
+    /// ```
+    /// let mut options = tether_core::MqttOptions::from_url("sensor-1", "wss://broker.example/mqtt")?;
+    /// options.set_ws_header("Authorization", "Bearer eyJhbGciOi...")?;
+    /// assert!(options.set_ws_header("Sec-WebSocket-Protocol", "other").is_err());
+    /// # Ok::<(), tether_core::Error>(())
+    /// ```
+    pub fn set_ws_header(&mut self, name: &str, value: &str) -> Result<&mut Self, Error> {
+        crate::driver::websocket_header(name, value)?;
+        self.ws_headers.push((name.to_string(), value.to_string()));
+        Ok(self)
+    }
+
+    /// The WebSocket handshake headers set with [`MqttOptions::set_ws_header`].
+    pub fn ws_headers(&self) -> &[(String, String)] {
+        &self.ws_headers
+    }
+
+    /// How to secure the `mqtts://` and `wss://` servers ([`ServerAddr::Tls`], [`ServerAddr::Wss`]) of the server list, all of
     /// them alike. Reads and checks the CA, certificate and key files now: a bad one is
     /// [`Error::Tls`] naming the file, and the options keep what they had.
     ///
@@ -476,7 +502,11 @@ impl MqttOptions {
         long("username", self.username.as_ref().map_or(0, String::len))?;
         long("password", self.password.as_ref().map_or(0, Bytes::len))?;
         for server in &self.servers {
-            if let ServerAddr::Tcp { port, .. } | ServerAddr::Tls { port, .. } = server {
+            if let ServerAddr::Tcp { port, .. }
+            | ServerAddr::Tls { port, .. }
+            | ServerAddr::Ws { port, .. }
+            | ServerAddr::Wss { port, .. } = server
+            {
                 validate::PORT.check::<u16>("port", *port)?;
             }
         }

@@ -437,12 +437,15 @@ impl tether_client {
 
     /// Connects to the server `url` names and waits up to `timeout_ms` for the CONNACK, as
     /// `tether_client_connect` does: `mqtt://host[:1883]`, `mqtts://host[:8883]` (TLS as the
-    /// `tether_options_set_tls_*` calls said; the system's root certificates otherwise) or
+    /// `tether_options_set_tls_*` calls said; the system's root certificates otherwise),
+    /// `ws://host[:80][/path]`, `wss://host[:443][/path]` (WebSocket, path `/mqtt` by
+    /// default, headers from `tether_options_set_ws_header`, TLS as for `mqtts://`) or
     /// `unix:///path`; an IPv6 address goes in brackets. Errors besides those of
     /// `tether_client_connect`: `TETHER_INVALID_ARGUMENT` (not such a URL),
-    /// `TETHER_NOT_SUPPORTED` (`ws://`, `wss://`: WebSocket is not supported yet),
     /// `TETHER_TLS` (the server's certificate is not trusted, expired or for another host,
-    /// or the server refused the handshake; not retried).
+    /// or the server refused the handshake; not retried), `TETHER_WEBSOCKET` (the server
+    /// refused the WebSocket upgrade, e.g. "upgrade refused: 404 Not Found", or did not
+    /// confirm the `mqtt` subprotocol; not retried).
     ///
     /// ```c
     /// bool session_present;

@@ -56,7 +56,7 @@ pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 /// `tether_options_set_on_session_lost`, `tether_options_set_connect_timeout`,
 /// `tether_options_set_will`, `tether_options_set_connect_properties`,
 /// `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
-/// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`,
+/// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`, `tether_options_set_ws_header`,
 /// `tether_options_set_protocol_version`.
 pub struct tether_options {
     _private: [u8; 0],
@@ -527,6 +527,30 @@ impl tether_options {
             let tls = options.tls();
             tls.client_cert_file = check.client_cert_file;
             tls.client_key_file = check.client_key_file;
+            Ok(())
+        }
+    }
+
+    /// An extra HTTP header for the WebSocket handshake with `ws://` and `wss://` servers,
+    /// for example an authorization token (`name` and `value` copied; call again for more,
+    /// a name may repeat). The `mqtt` subprotocol is always asked for.
+    /// `TETHER_INVALID_ARGUMENT` when the name or value is not valid HTTP or the header is
+    /// one the handshake sets itself (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`).
+    ///
+    /// ```c
+    /// tether_options_set_ws_header(options, "Authorization", "Bearer eyJhbGciOi...");
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_ws_header(
+        options: *mut tether_options,
+        name: *const c_char,
+        value: *const c_char,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let name = try_str!(name);
+            let value = try_str!(value);
+            options.mqtt.set_ws_header(name, value)?;
             Ok(())
         }
     }

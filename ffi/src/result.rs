@@ -66,6 +66,10 @@ pub enum tether_result {
     /// expired or for another host, or a handshake the server refused (for example without
     /// the client certificate it requires). Automatic reconnects stop on it.
     TETHER_TLS = 304,
+    /// The WebSocket upgrade failed in a way retrying will not fix: the server answered with
+    /// an HTTP status other than 101 (in `tether_last_error()`, e.g. "upgrade refused: 404 Not
+    /// Found"), or did not confirm the `mqtt` subprotocol. Automatic reconnects stop on it.
+    TETHER_WEBSOCKET = 305,
 
     /// The server broke the MQTT protocol, or a request failed with a protocol error.
     TETHER_PROTOCOL_ERROR = 400,
@@ -107,6 +111,7 @@ impl tether_result {
         TETHER_CONNECTION_REFUSED,
         TETHER_DISCONNECTED,
         TETHER_TLS,
+        TETHER_WEBSOCKET,
         TETHER_PROTOCOL_ERROR,
         TETHER_REJECTED,
         TETHER_SESSION_LOST,
@@ -137,6 +142,7 @@ impl tether_result {
             TETHER_CONNECTION_REFUSED => c"the server refused the connection",
             TETHER_DISCONNECTED => c"the server closed the connection",
             TETHER_TLS => c"TLS failed (certificate, key or CA problem, or handshake refused)",
+            TETHER_WEBSOCKET => c"WebSocket upgrade refused (HTTP status, or no mqtt subprotocol)",
             TETHER_PROTOCOL_ERROR => c"MQTT protocol error",
             TETHER_REJECTED => c"the server refused the request",
             TETHER_SESSION_LOST => c"the server did not keep the session; the message was not delivered",
@@ -164,6 +170,7 @@ pub(crate) fn result_of_kind(kind: ErrorKind) -> tether_result {
         ErrorKind::ConnectionRefused => TETHER_CONNECTION_REFUSED,
         ErrorKind::Io => TETHER_IO,
         ErrorKind::Tls => TETHER_TLS,
+        ErrorKind::WebSocket => TETHER_WEBSOCKET,
         ErrorKind::Protocol => TETHER_PROTOCOL_ERROR,
         ErrorKind::Rejected => TETHER_REJECTED,
         ErrorKind::SessionLost => TETHER_SESSION_LOST,

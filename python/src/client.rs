@@ -170,7 +170,7 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1, tls=None, protocol=5, max_inflight=65535))]
+        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -198,6 +198,7 @@ impl Client {
         #[pyo3(from_py_with = arg::quota_retries)] quota_retries: u8,
         #[pyo3(from_py_with = arg::quota_retry_backoff)] quota_retry_backoff: f64,
         tls: Option<&Bound<'_, crate::tls::TlsOptions>>,
+        ws_headers: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = arg::protocol)] protocol: u8,
         #[pyo3(from_py_with = arg::max_inflight)] max_inflight: u16,
     ) -> PyResult<Self> {
@@ -228,6 +229,7 @@ impl Client {
                 quota_retries,
                 quota_retry_backoff,
                 tls,
+                ws_headers,
                 protocol,
                 max_inflight,
             },
@@ -267,11 +269,13 @@ impl Client {
     }
 
     /// Connect to the server at `host`:`port` (port 1883 by default), or at the URL in
-    /// `host` ("mqtt://host[:1883]", "mqtts://host[:8883]" secured by `tls=`, "unix:///path";
-    /// the port is then the URL's), and wait for its CONNACK, at most `timeout` seconds.
-    /// `TlsError` (a `ConnectError`) when the server's certificate is not trusted, expired or
-    /// for another host, or the server refused the handshake; `NotSupportedError` for
-    /// "ws://" and "wss://" (not supported yet). Returns the `ConnAck` (`session_present`,
+    /// `host` ("mqtt://host[:1883]", "mqtts://host[:8883]" secured by `tls=`,
+    /// "ws://host[:80][/path]" and "wss://host[:443][/path]" over WebSocket (path "/mqtt" by
+    /// default, headers from `ws_headers=`), "unix:///path"; the port is then the URL's), and
+    /// wait for its CONNACK, at most `timeout` seconds. `TlsError` (a `ConnectError`) when
+    /// the server's certificate is not trusted, expired or for another host, or the server
+    /// refused the handshake; `WebSocketError` (a `ConnectError`) when the server refused
+    /// the WebSocket upgrade (the HTTP status is in the message) or the "mqtt" subprotocol. Returns the `ConnAck` (`session_present`,
     /// `reason_code`, `properties`). Raises `ConnectError` when the server refuses (with
     /// `.reason_code` and `.reason_string`) or cannot be reached, `TimeoutError` when no
     /// answer came in time. After a success the client reconnects by itself.

@@ -44,6 +44,13 @@ class TlsError(ConnectError):
     certificate it requires). Automatic reconnects stop on it. Also a ``ConnectError``.\"\"\"
 
 
+class WebSocketError(ConnectError):
+    \"\"\"The WebSocket upgrade failed in a way retrying will not fix: the server answered with an
+    HTTP status other than 101 (in the message, e.g. \"upgrade refused: 404 Not Found\"), or did
+    not confirm the ``mqtt`` subprotocol. Automatic reconnects stop on it. Also a
+    ``ConnectError``.\"\"\"
+
+
 class TimeoutError(Error, _builtins.TimeoutError):
     \"\"\"The operation did not complete within its timeout. Also the builtin ``TimeoutError``.\"\"\"
 
@@ -114,6 +121,7 @@ pub(crate) struct Classes {
     pub error: Py<PyType>,
     pub connect: Py<PyType>,
     pub tls: Py<PyType>,
+    pub websocket: Py<PyType>,
     pub timeout: Py<PyType>,
     pub not_connected: Py<PyType>,
     pub protocol: Py<PyType>,
@@ -134,6 +142,7 @@ pub(crate) const NAMES: &[&str] = &[
     "Error",
     "ConnectError",
     "TlsError",
+    "WebSocketError",
     "TimeoutError",
     "NotConnectedError",
     "ProtocolError",
@@ -172,6 +181,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         error: get("Error")?,
         connect: get("ConnectError")?,
         tls: get("TlsError")?,
+        websocket: get("WebSocketError")?,
         timeout: get("TimeoutError")?,
         not_connected: get("NotConnectedError")?,
         protocol: get("ProtocolError")?,
@@ -226,6 +236,7 @@ pub(crate) fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
         // A connection that could not be made, refused or not: both are connect failures.
         ErrorKind::ConnectionRefused | ErrorKind::Io => &c.connect,
         ErrorKind::Tls => &c.tls,
+        ErrorKind::WebSocket => &c.websocket,
         ErrorKind::Protocol => &c.protocol,
         ErrorKind::Rejected => &c.publish,
         ErrorKind::SessionLost => &c.session_lost,

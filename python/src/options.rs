@@ -94,6 +94,8 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub quota_retries: u8,
     pub quota_retry_backoff: f64,
     pub tls: Option<&'a Bound<'py, crate::tls::TlsOptions>>,
+    /// Extra WebSocket handshake headers: a mapping of str to str, or None.
+    pub ws_headers: Option<&'a Bound<'py, PyAny>>,
     /// The protocol level: 5 (`MQTTv5`) or 4 (`MQTTv311`).
     pub protocol: u8,
     /// The most QoS 1/2 messages in flight at once (1..=65535), whatever the server allows.
@@ -135,6 +137,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         quota_retries,
         quota_retry_backoff,
         tls,
+        ws_headers,
         protocol,
         max_inflight,
     } = args;
@@ -199,6 +202,11 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         // Reads the files (and the system's roots without ca_file): off the GIL.
         let config = py.detach(|| tls.build()).map_err(|e| errors::to_py(py, &e))?;
         o.set_tls_config(config);
+    }
+    if let Some(headers) = ws_headers.filter(|h| !h.is_none()) {
+        for (name, value) in ws_header_pairs(headers)? {
+            o.set_ws_header(&name, &value).map_err(|e| errors::to_py(py, &e))?;
+        }
     }
     // Anything the checks above left (a will's properties, ...): refused now rather than at
     // connect().
@@ -401,4 +409,17 @@ pub(crate) fn disconnect_args(
     // The [MQTT-3.14.2-2] rule is the core's.
     let sei = validate::disconnect_session_expiry(session_expiry, sei).map_err(|e| errors::to_py(py, &e))?;
     Ok((code, sei))
+}
+
+/// The pairs of a `ws_headers=` mapping (anything with `items()` giving str pairs).
+fn ws_header_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let type_error =
+        || pyo3::exceptions::PyTypeError::new_err("ws_headers must be a mapping of str to str (or None)");
+    let items = headers.call_method0("items").map_err(|_| type_error())?;
+    let mut pairs = Vec::new();
+    for item in items.try_iter()? {
+        let (name, value): (String, String) = item?.extract().map_err(|_| type_error())?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }

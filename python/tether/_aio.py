@@ -78,6 +78,7 @@ class AsyncClient:
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
         tls: TlsOptions | None = None,
+        ws_headers: Mapping[str, str] | None = None,
         protocol: int = 5,
         max_inflight: int = 65535,
     ) -> None:
@@ -106,6 +107,7 @@ class AsyncClient:
             quota_retries=quota_retries,
             quota_retry_backoff=quota_retry_backoff,
             tls=tls,
+            ws_headers=ws_headers,
             protocol=protocol,
             max_inflight=max_inflight,
         )

@@ -38,6 +38,7 @@ __all__ = [
     "TimeoutError",
     "TlsError",
     "TlsOptions",
+    "WebSocketError",
     "Will",
     "WillProperties",
     "__version__",
@@ -70,6 +71,9 @@ class ConnectError(Error, ConnectionError):
 
 class TlsError(ConnectError):
     """TLS failed in a way retrying will not fix (certificate, key or CA, handshake refused)."""
+
+class WebSocketError(ConnectError):
+    """The WebSocket upgrade was refused (HTTP status) or the ``mqtt`` subprotocol not confirmed."""
 
 class TimeoutError(Error, builtins.TimeoutError):
     """The operation did not complete within its timeout."""
@@ -397,6 +401,7 @@ class Client:
         quota_retries: int = 5,
         quota_retry_backoff: float = 0.1,
         tls: TlsOptions | None = None,
+        ws_headers: Mapping[str, str] | None = None,
         protocol: int = 5,
         max_inflight: int = 65535,
     ) -> Self: ...

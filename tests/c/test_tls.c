@@ -1,7 +1,7 @@
 /* TLS from C: a broker of the test's own with a TLS listener and throw-away certificates
  * (`tether-testkit broker --tls`), connect by URL with a CA file, mutual TLS, ALPN, and the
  * failures: an untrusted CA (TETHER_TLS at connect), an unreadable CA file (TETHER_TLS at
- * option time, naming the file), ws:// (TETHER_NOT_SUPPORTED). */
+ * option time, naming the file). WebSocket is in test_websocket.c. */
 #include "kit.h"
 
 typedef struct {
@@ -150,9 +150,6 @@ static void test_bad_arguments(void) {
     CHECK_RESULT(tether_options_set_tls_alpn(o, NULL, 1), TETHER_NULL_ARGUMENT);
     CHECK_OK(tether_options_set_tls_alpn(o, NULL, 0));
     tether_client *c = client_of(o);
-    CHECK_RESULT(tether_client_connect_url(c, "ws://127.0.0.1:8080/mqtt", WAIT_MS, NULL), TETHER_NOT_SUPPORTED);
-    if (strstr(tether_last_error(), "WebSocket is not supported yet") == NULL)
-        FAIL("last error: %s", tether_last_error());
     CHECK_RESULT(tether_client_connect_url(c, "http://127.0.0.1", WAIT_MS, NULL), TETHER_INVALID_ARGUMENT);
     CHECK_RESULT(tether_client_connect_url(c, "mqtt://127.0.0.1:0", WAIT_MS, NULL), TETHER_INVALID_ARGUMENT);
     tether_client_free(c);

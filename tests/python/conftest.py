@@ -179,3 +179,23 @@ def mtls_broker() -> Iterator[TlsBroker]:
     b = TlsBroker(require_certificate=True)
     yield b
     b.close()
+
+
+class WsBroker(Process):
+    """A broker with WebSocket listeners (`broker --ws --wss`): `ws_port`, `wss_port`, and in
+    `dir` the throw-away certificates (ca.pem) of the wss:// listener."""
+
+    def __init__(self) -> None:
+        super().__init__(["broker", "--ws", "--wss"])
+        assert self.proc.stdout is not None
+        lines = dict(self.proc.stdout.readline().strip().split(" ", 1) for _ in range(3))
+        self.ws_port = int(lines["WS_PORT"])
+        self.wss_port = int(lines["WSS_PORT"])
+        self.dir = Path(lines["TLS_DIR"])
+
+
+@pytest.fixture(scope="session")
+def ws_broker() -> Iterator[WsBroker]:
+    b = WsBroker()
+    yield b
+    b.close()

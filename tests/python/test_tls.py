@@ -84,8 +84,6 @@ def test_bad_files_and_urls_fail_at_the_call(tls_broker: TlsBroker, uid: str) ->
     with pytest.raises(tether.InvalidArgumentError):
         tether.TlsOptions(alpn=[""])
     with tether.Client(uid) as c:
-        with pytest.raises(tether.NotSupportedError, match="WebSocket is not supported yet"):
-            c.connect("wss://127.0.0.1/mqtt")
         with pytest.raises(tether.InvalidArgumentError, match="give the port in the URL"):
             c.connect("mqtt://127.0.0.1", 1883)
         with pytest.raises(tether.InvalidArgumentError, match="scheme"):

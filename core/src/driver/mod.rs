@@ -13,6 +13,12 @@ mod outbox;
 mod pending;
 mod requests;
 pub mod transport;
+mod websocket;
+
+/// Check a WebSocket handshake header (see `MqttOptions::set_ws_header`).
+pub(crate) fn websocket_header(name: &str, value: &str) -> Result<(), Error> {
+    websocket::header(name, value).map(drop)
+}
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -215,7 +221,7 @@ impl Driver {
     /// Open the transport to `server`, making the default TLS configuration the first time
     /// a TLS server is tried without one.
     async fn open(&mut self, server: &ServerAddr) -> Result<(ReadHalf, WriteHalf), Error> {
-        if matches!(server, ServerAddr::Tls { .. }) && self.options.tls.is_none() {
+        if server.uses_tls() && self.options.tls.is_none() {
             // Reading the system's roots is file IO: off the runtime's workers.
             let built = tokio::task::spawn_blocking(|| crate::TlsOptions::default().build())
                 .await
@@ -223,7 +229,7 @@ impl Driver {
             self.options.tls = Some(built);
         }
         let o = &self.options;
-        transport::connect(server, o.connect_timeout, o.tcp_nodelay, o.tls.as_ref()).await
+        transport::connect(server, o.connect_timeout, o.tcp_nodelay, o.tls.as_ref(), &o.ws_headers).await
     }
 
     async fn after_connection(&mut self, ended: Result<Ended, Error>) {
@@ -241,8 +247,13 @@ impl Driver {
                 };
                 (Error::from(cause), stable, fatal, busy)
             }
-            // A certificate the server or we refuse stays refused: no reconnect storm.
-            Err(e) => (e.clone(), false, e.kind() == ErrorKind::Tls, false),
+            // A certificate the server or we refuse stays refused, and so does a WebSocket
+            // upgrade: no reconnect storm.
+            Err(e) => {
+                let fatal = matches!(e.kind(), ErrorKind::Tls | ErrorKind::WebSocket)
+                    && !websocket::upgrade_refusal_is_transient(e);
+                (e.clone(), false, fatal, false)
+            }
         };
         let was_connected = matches!(&ended, Ok(Ended { connected_for: Some(_), .. }));
         if let Some(done) = self.disconnect_waiter.take() {

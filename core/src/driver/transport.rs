@@ -1,6 +1,5 @@
 //! Transports behind one small seam: a read half and a write half of a byte stream. TCP, TLS
-//! over TCP and Unix domain sockets today; WebSocket plugs in here as a further
-//! [`ServerAddr`] kind and variants of the halves.
+//! over TCP, WebSocket over either (see `websocket`) and Unix domain sockets.
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use super::websocket::{self, WsStream};
 use crate::tls::final_failure;
 use crate::Error;
 
@@ -24,6 +24,9 @@ pub(crate) enum ReadHalf {
     /// `tokio::io::split` (a lock, uncontended: one task drives both). The TCP socket
     /// underneath is kept as a second handle for TCP_QUICKACK.
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>, QuickAck),
+    /// WebSocket, over TCP or TLS: like TLS, one state for both directions, and a second
+    /// handle on the TCP socket for TCP_QUICKACK.
+    Ws(tokio::io::ReadHalf<WsStream<Box<dyn websocket::Io>>>, QuickAck),
     #[cfg(unix)]
     Unix(tokio::net::unix::OwnedReadHalf),
 }
@@ -36,6 +39,11 @@ pub(crate) enum WriteHalf {
     /// it: the driver flushes once its own buffer is empty (see [`WriteHalf::needs_flush`]).
     Tls {
         half: tokio::io::WriteHalf<TlsStream<TcpStream>>,
+        unflushed: bool,
+    },
+    /// As for TLS: tungstenite buffers a message until it is flushed.
+    Ws {
+        half: tokio::io::WriteHalf<WsStream<Box<dyn websocket::Io>>>,
         unflushed: bool,
     },
     #[cfg(unix)]
@@ -76,7 +84,7 @@ impl ReadHalf {
                 // Best effort: a failure costs only the delay this avoids.
                 let _ = socket2::SockRef::from(r.as_ref()).set_tcp_quickack(true);
             }
-            ReadHalf::Tls(_, quick) => quick.ack_now(),
+            ReadHalf::Tls(_, quick) | ReadHalf::Ws(_, quick) => quick.ack_now(),
             _ => {}
         }
     }
@@ -85,7 +93,7 @@ impl ReadHalf {
 impl WriteHalf {
     /// Whether bytes handed to the transport may still wait in it for a flush.
     pub(crate) fn needs_flush(&self) -> bool {
-        matches!(self, WriteHalf::Tls { unflushed: true, .. })
+        matches!(self, WriteHalf::Tls { unflushed: true, .. } | WriteHalf::Ws { unflushed: true, .. })
     }
 }
 
@@ -94,6 +102,7 @@ impl AsyncRead for ReadHalf {
         match self.get_mut() {
             ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
             ReadHalf::Tls(r, _) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Ws(r, _) => Pin::new(r).poll_read(cx, buf),
             #[cfg(unix)]
             ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
         }
@@ -105,6 +114,13 @@ impl AsyncWrite for WriteHalf {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
             WriteHalf::Tls { half, unflushed } => {
+                let r = Pin::new(half).poll_write(cx, buf);
+                if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                    *unflushed = true;
+                }
+                r
+            }
+            WriteHalf::Ws { half, unflushed } => {
                 let r = Pin::new(half).poll_write(cx, buf);
                 if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
                     *unflushed = true;
@@ -126,6 +142,13 @@ impl AsyncWrite for WriteHalf {
                 }
                 r
             }
+            WriteHalf::Ws { half, unflushed } => {
+                let r = Pin::new(half).poll_flush(cx);
+                if matches!(r, Poll::Ready(Ok(()))) {
+                    *unflushed = false;
+                }
+                r
+            }
             #[cfg(unix)]
             WriteHalf::Unix(w) => Pin::new(w).poll_flush(cx),
         }
@@ -135,6 +158,7 @@ impl AsyncWrite for WriteHalf {
         match self.get_mut() {
             WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
             WriteHalf::Tls { half, .. } => Pin::new(half).poll_shutdown(cx),
+            WriteHalf::Ws { half, .. } => Pin::new(half).poll_shutdown(cx),
             #[cfg(unix)]
             WriteHalf::Unix(w) => Pin::new(w).poll_shutdown(cx),
         }
@@ -159,6 +183,13 @@ pub enum ServerAddr {
     /// called). `host` is checked against the server's certificate and sent as SNI (not
     /// sent when it is an IP address).
     Tls { host: String, port: u16 },
+    /// MQTT over WebSocket over TCP (`ws://`, port 80 and path `/mqtt` by default). The
+    /// `mqtt` subprotocol is asked for and must be confirmed; extra request headers come from
+    /// [`crate::MqttOptions::set_ws_header`].
+    Ws { host: String, port: u16, path: String },
+    /// MQTT over WebSocket over TLS (`wss://`, port 443 and path `/mqtt` by default), secured
+    /// as for [`ServerAddr::Tls`].
+    Wss { host: String, port: u16, path: String },
     /// A Unix domain socket (`unix:///path`).
     #[cfg(unix)]
     Unix { path: std::path::PathBuf },
@@ -185,6 +216,31 @@ impl ServerAddr {
         ServerAddr::Tls { host: host.into(), port }
     }
 
+    /// A WebSocket server; `path` is the request path (`/mqtt` is the usual one).
+    ///
+    /// ```
+    /// let a = tether_core::ServerAddr::ws("127.0.0.1", 8080, "/mqtt");
+    /// assert_eq!(a.to_string(), "ws://127.0.0.1:8080/mqtt");
+    /// ```
+    pub fn ws(host: impl Into<String>, port: u16, path: impl Into<String>) -> Self {
+        ServerAddr::Ws { host: host.into(), port, path: path.into() }
+    }
+
+    /// A WebSocket server over TLS.
+    ///
+    /// ```
+    /// let a = tether_core::ServerAddr::wss("broker.example", 443, "/mqtt");
+    /// assert_eq!(a.to_string(), "wss://broker.example:443/mqtt");
+    /// ```
+    pub fn wss(host: impl Into<String>, port: u16, path: impl Into<String>) -> Self {
+        ServerAddr::Wss { host: host.into(), port, path: path.into() }
+    }
+
+    /// Whether connecting needs the TLS configuration (`mqtts://`, `wss://`).
+    pub(crate) fn uses_tls(&self) -> bool {
+        matches!(self, ServerAddr::Tls { .. } | ServerAddr::Wss { .. })
+    }
+
     /// A Unix domain socket.
     ///
     /// ```
@@ -198,16 +254,19 @@ impl ServerAddr {
 
     /// The server a URL names: `mqtt://host[:1883]` (also `tcp://`), `mqtts://host[:8883]`
     /// (also `ssl://`, `tls://`), `unix:///path`; an IPv6 address goes in brackets
-    /// (`mqtts://[::1]:8883`). `ws://` and `wss://` are recognised but not supported yet
-    /// ([`Error::NotSupported`]); anything else is [`Error::InvalidArgument`]. Credentials
-    /// and query strings are refused rather than ignored: give credentials with
-    /// [`crate::MqttOptions::set_credentials`].
+    /// (`mqtts://[::1]:8883`), `ws://host[:80][/path]`, `wss://host[:443][/path]` (path
+    /// `/mqtt` when not given; a query string is kept as part of it); anything else is
+    /// [`Error::InvalidArgument`]. Credentials are refused rather than ignored: give them
+    /// with [`crate::MqttOptions::set_credentials`] (or, for WebSocket, a header with
+    /// [`crate::MqttOptions::set_ws_header`]).
     ///
     /// ```
     /// use tether_core::{ErrorKind, ServerAddr};
     /// assert_eq!(ServerAddr::from_url("mqtt://127.0.0.1")?, ServerAddr::tcp("127.0.0.1", 1883));
     /// assert_eq!(ServerAddr::from_url("mqtts://[::1]:9000")?, ServerAddr::tls("::1", 9000));
-    /// assert_eq!(ServerAddr::from_url("wss://h/mqtt").unwrap_err().kind(), ErrorKind::NotSupported);
+    /// assert_eq!(ServerAddr::from_url("wss://h")?, ServerAddr::wss("h", 443, "/mqtt"));
+    /// assert_eq!(ServerAddr::from_url("ws://h:8080/ws")?, ServerAddr::ws("h", 8080, "/ws"));
+    /// assert_eq!(ServerAddr::from_url("http://h").unwrap_err().kind(), ErrorKind::InvalidArgument);
     /// # Ok::<(), tether_core::Error>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Self, Error> {
@@ -228,22 +287,36 @@ impl ServerAddr {
                     "server URL {url:?}: Unix domain sockets are not supported on this platform"
                 )));
             }
-            "ws" | "wss" => {
-                return Err(Error::NotSupported(format!(
-                    "server URL {url:?}: WebSocket is not supported yet"
-                )));
-            }
-            "mqtt" | "tcp" | "mqtts" | "ssl" | "tls" => {}
+            "mqtt" | "tcp" | "mqtts" | "ssl" | "tls" | "ws" | "wss" => {}
             other => {
                 return Err(bad(&format!("unknown scheme {other:?} (expected mqtt, mqtts, ws, wss or unix)")))
             }
         }
         let tls = matches!(scheme.as_str(), "mqtts" | "ssl" | "tls");
-        // A trailing "/" is harmless; a path or query would mean something we do not do.
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        let ws = matches!(scheme.as_str(), "ws" | "wss");
+        let (authority, path) = if ws {
+            match rest.find(['/', '?', '#']) {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            }
+        } else {
+            // A trailing "/" is harmless; a path or query would mean something we do not do.
+            (rest.strip_suffix('/').unwrap_or(rest), "")
+        };
         if authority.contains(['/', '?', '#']) {
             return Err(bad("a path or query is not used by mqtt:// and mqtts://"));
         }
+        if path.contains('#') {
+            return Err(bad("a fragment is not sent to the server"));
+        }
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("the path has spaces or control characters"));
+        }
+        let path = match path {
+            "" => "/mqtt".to_string(),
+            p if p.starts_with('?') => format!("/mqtt{p}"),
+            p => p.to_string(),
+        };
         if authority.contains('@') {
             return Err(bad("credentials do not go in the URL; use set_credentials"));
         }
@@ -266,19 +339,23 @@ impl ServerAddr {
             return Err(bad("the host is empty"));
         }
         let port = match port {
-            None => {
-                if tls {
-                    8883
-                } else {
-                    1883
-                }
-            }
+            None => match scheme.as_str() {
+                "ws" => 80,
+                "wss" => 443,
+                _ if tls => 8883,
+                _ => 1883,
+            },
             Some(p) => match p.parse::<u16>() {
                 Ok(p) if p > 0 => p,
                 _ => return Err(bad(&format!("port {p:?} is not in 1..=65535"))),
             },
         };
-        Ok(if tls { ServerAddr::tls(host, port) } else { ServerAddr::tcp(host, port) })
+        Ok(match scheme.as_str() {
+            "ws" => ServerAddr::ws(host, port, path),
+            "wss" => ServerAddr::wss(host, port, path),
+            _ if tls => ServerAddr::tls(host, port),
+            _ => ServerAddr::tcp(host, port),
+        })
     }
 }
 
@@ -288,9 +365,20 @@ impl std::fmt::Display for ServerAddr {
             ServerAddr::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             ServerAddr::Tls { host, port } if host.contains(':') => write!(f, "mqtts://[{host}]:{port}"),
             ServerAddr::Tls { host, port } => write!(f, "mqtts://{host}:{port}"),
+            ServerAddr::Ws { host, port, path } => write!(f, "ws://{}:{port}{path}", bracket(host)),
+            ServerAddr::Wss { host, port, path } => write!(f, "wss://{}:{port}{path}", bracket(host)),
             #[cfg(unix)]
             ServerAddr::Unix { path } => write!(f, "unix://{}", path.display()),
         }
+    }
+}
+
+/// An IPv6 address in brackets, as URLs write it.
+fn bracket(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
     }
 }
 
@@ -302,6 +390,7 @@ pub(crate) async fn connect(
     timeout: Duration,
     nodelay: bool,
     tls: Option<&Arc<rustls::ClientConfig>>,
+    ws_headers: &[(String, String)],
 ) -> Result<(ReadHalf, WriteHalf), Error> {
     let io = |e: io::Error| Error::Io(format!("{addr}: {e}"));
     let fut = async {
@@ -314,19 +403,30 @@ pub(crate) async fn connect(
                 Ok((ReadHalf::Tcp(rd), WriteHalf::Tcp(wr)))
             }
             ServerAddr::Tls { host, port } => {
-                let config = tls.ok_or_else(|| Error::Tls(format!("{addr}: no TLS configuration")))?;
-                // An IP address is checked against the certificate's IP SANs (and not sent
-                // as SNI, RFC 6066 section 3); a name against its DNS names.
-                let name = ServerName::try_from(host.clone()).map_err(|e| {
-                    Error::InvalidArgument(format!("{addr}: {host:?} is not a server name: {e}"))
-                })?;
                 let stream = tcp(host, *port, nodelay).await.map_err(io)?;
                 let quick = QuickAck::of(&stream);
-                let connector = tokio_rustls::TlsConnector::from(config.clone());
-                let stream =
-                    connector.connect(name, stream).await.map_err(|e| handshake_error(addr, host, e))?;
+                let stream = tls_over(addr, host, stream, tls).await?;
                 let (rd, wr) = tokio::io::split(stream);
                 Ok((ReadHalf::Tls(rd, quick), WriteHalf::Tls { half: wr, unflushed: false }))
+            }
+            ServerAddr::Ws { host, port, .. } | ServerAddr::Wss { host, port, .. } => {
+                let stream = tcp(host, *port, nodelay).await.map_err(io)?;
+                let quick = QuickAck::of(&stream);
+                let stream: Box<dyn websocket::Io> = if addr.uses_tls() {
+                    Box::new(tls_over(addr, host, stream, tls).await?)
+                } else {
+                    Box::new(stream)
+                };
+                // The URI only names the resource: TLS, if any, is already in the stream.
+                let uri = format!("ws://{}:{port}{}", bracket(host), ws_path(addr));
+                let what = addr.to_string();
+                let stream = websocket::handshake(&what, &uri, ws_headers, stream, |e| {
+                    read_failure(addr, &e)
+                        .unwrap_or_else(|| Error::Io(format!("{addr}: WebSocket handshake: {e}")))
+                })
+                .await?;
+                let (rd, wr) = tokio::io::split(stream);
+                Ok((ReadHalf::Ws(rd, quick), WriteHalf::Ws { half: wr, unflushed: false }))
             }
             #[cfg(unix)]
             ServerAddr::Unix { path } => {
@@ -339,6 +439,29 @@ pub(crate) async fn connect(
         Ok(result) => result,
         Err(_) => Err(Error::Io(format!("connecting to {addr} timed out"))),
     }
+}
+
+fn ws_path(addr: &ServerAddr) -> &str {
+    match addr {
+        ServerAddr::Ws { path, .. } | ServerAddr::Wss { path, .. } => path,
+        _ => "/",
+    }
+}
+
+/// The TLS handshake over `stream` for `addr`, checking `host` against the certificate.
+async fn tls_over(
+    addr: &ServerAddr,
+    host: &str,
+    stream: TcpStream,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<TlsStream<TcpStream>, Error> {
+    let config = tls.ok_or_else(|| Error::Tls(format!("{addr}: no TLS configuration")))?;
+    // An IP address is checked against the certificate's IP SANs (and not sent as SNI,
+    // RFC 6066 section 3); a name against its DNS names.
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| Error::InvalidArgument(format!("{addr}: {host:?} is not a server name: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(config.clone());
+    connector.connect(name, stream).await.map_err(|e| handshake_error(addr, host, e))
 }
 
 async fn tcp(host: &str, port: u16, nodelay: bool) -> io::Result<TcpStream> {
@@ -362,7 +485,7 @@ fn handshake_error(addr: &ServerAddr, host: &str, e: io::Error) -> Error {
 /// done, so its refusal arrives as an alert on the first read.
 pub(crate) fn read_failure(addr: &ServerAddr, e: &io::Error) -> Option<Error> {
     let host = match addr {
-        ServerAddr::Tls { host, .. } => host,
+        ServerAddr::Tls { host, .. } | ServerAddr::Wss { host, .. } => host,
         _ => return None,
     };
     final_failure(&addr.to_string(), host, crate::tls::rustls_error(e)?)
@@ -384,6 +507,11 @@ mod tests {
             ("mqtt://[::1]", ServerAddr::tcp("::1", 1883)),
             ("mqtts://[::1]:2", ServerAddr::tls("::1", 2)),
             ("unix:///run/m.sock", ServerAddr::unix("/run/m.sock")),
+            ("ws://h", ServerAddr::ws("h", 80, "/mqtt")),
+            ("WSS://h", ServerAddr::wss("h", 443, "/mqtt")),
+            ("ws://h:8080/", ServerAddr::ws("h", 8080, "/")),
+            ("wss://[::1]:9/a/b?x=1", ServerAddr::wss("::1", 9, "/a/b?x=1")),
+            ("ws://h?token=1", ServerAddr::ws("h", 80, "/mqtt?token=1")),
         ];
         for (url, want) in ok {
             assert_eq!(ServerAddr::from_url(url).unwrap(), want, "{url}");
@@ -400,16 +528,19 @@ mod tests {
             "mqtt://::1",
             "mqtt://[::1",
             "unix://relative",
+            "ws://",
+            "ws://h:0/mqtt",
+            "ws://u:p@h/mqtt",
+            "ws://h/mqtt#frag",
+            "ws://h/a b",
         ];
         for url in bad {
             let e = ServerAddr::from_url(url).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{url}: {e}");
             assert!(e.to_string().contains(url), "{e}");
         }
-        for url in ["ws://h:80/mqtt", "wss://h/mqtt"] {
-            let e = ServerAddr::from_url(url).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::NotSupported, "{url}");
-            assert!(e.to_string().contains("WebSocket is not supported yet"), "{e}");
+        for url in ["ws://h:80/mqtt", "wss://[::1]:443/mqtt?a=b"] {
+            assert_eq!(ServerAddr::from_url(url).unwrap().to_string(), url);
         }
     }
 }

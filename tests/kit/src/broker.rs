@@ -90,11 +90,21 @@ pub struct BrokerBuilder {
     lines: Vec<String>,
     port: Option<u16>,
     tls: Option<crate::tls::TlsListener>,
+    ws: bool,
+    wss: Option<crate::tls::TlsListener>,
 }
 
 impl Default for BrokerBuilder {
     fn default() -> Self {
-        BrokerBuilder { persistence: false, autosave_interval: 1, lines: Vec::new(), port: None, tls: None }
+        BrokerBuilder {
+            persistence: false,
+            autosave_interval: 1,
+            lines: Vec::new(),
+            port: None,
+            tls: None,
+            ws: false,
+            wss: None,
+        }
     }
 }
 
@@ -152,6 +162,37 @@ impl BrokerBuilder {
         self
     }
 
+    /// Adds a WebSocket listener (`ws://127.0.0.1:PORT/mqtt`) on another free port
+    /// ([`Broker::ws_port`]), beside the plain one (mosquitto does not start with a WebSocket
+    /// listener alone).
+    ///
+    /// ```no_run
+    /// let b = tether_testkit::Broker::builder().ws_listener().start().unwrap();
+    /// println!("ws://127.0.0.1:{}/mqtt", b.ws_port().unwrap());
+    /// ```
+    pub fn ws_listener(mut self) -> Self {
+        self.ws = true;
+        self
+    }
+
+    /// Adds a WebSocket-over-TLS listener (`wss://`) on another free port
+    /// ([`Broker::wss_port`]), showing the listener's certificate.
+    ///
+    /// ```no_run
+    /// use tether_testkit::tls::{TestPki, TlsListener};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let pki = TestPki::generate(dir.path()).unwrap();
+    /// let b = tether_testkit::Broker::builder()
+    ///     .wss_listener(TlsListener::new(&pki.server, &pki.ca_file, false))
+    ///     .start()
+    ///     .unwrap();
+    /// println!("wss://127.0.0.1:{}/mqtt", b.wss_port().unwrap());
+    /// ```
+    pub fn wss_listener(mut self, listener: crate::tls::TlsListener) -> Self {
+        self.wss = Some(listener);
+        self
+    }
+
     /// Listens on this port instead of a freshly picked free one (no retry on another port).
     ///
     /// ```no_run
@@ -184,8 +225,20 @@ impl BrokerBuilder {
                 Some(_) => Some(free_port()?),
                 None => None,
             };
-            let mut broker =
-                Broker { child: None, port, tls_port, dir: None, dir_path: dir.path().to_path_buf() };
+            let ws_port = if self.ws { Some(free_port()?) } else { None };
+            let wss_port = match self.wss {
+                Some(_) => Some(free_port()?),
+                None => None,
+            };
+            let mut broker = Broker {
+                child: None,
+                port,
+                tls_port,
+                ws_port,
+                wss_port,
+                dir: None,
+                dir_path: dir.path().to_path_buf(),
+            };
             broker.write_config(&self)?;
             match broker.spawn_and_wait() {
                 Ok(()) => {
@@ -223,6 +276,8 @@ pub struct Broker {
     child: Option<Child>,
     port: u16,
     tls_port: Option<u16>,
+    ws_port: Option<u16>,
+    wss_port: Option<u16>,
     /// Owns the temporary folder; `None` only while the first start is in progress.
     dir: Option<tempfile::TempDir>,
     dir_path: PathBuf,
@@ -271,6 +326,28 @@ impl Broker {
     /// ```
     pub fn tls_port(&self) -> Option<u16> {
         self.tls_port
+    }
+
+    /// The port of the WebSocket listener, when the builder asked for one
+    /// ([`BrokerBuilder::ws_listener`]).
+    ///
+    /// ```no_run
+    /// let b = tether_testkit::Broker::start();
+    /// assert_eq!(b.ws_port(), None);
+    /// ```
+    pub fn ws_port(&self) -> Option<u16> {
+        self.ws_port
+    }
+
+    /// The port of the WebSocket-over-TLS listener, when the builder asked for one
+    /// ([`BrokerBuilder::wss_listener`]).
+    ///
+    /// ```no_run
+    /// let b = tether_testkit::Broker::start();
+    /// assert_eq!(b.wss_port(), None);
+    /// ```
+    pub fn wss_port(&self) -> Option<u16> {
+        self.wss_port
     }
 
     /// `127.0.0.1:<port>`.
@@ -453,6 +530,21 @@ impl Broker {
         if let (Some(tls), Some(port)) = (&opts.tls, self.tls_port) {
             // Last: the lines after `listener` belong to it.
             let _ = writeln!(conf, "listener {port} 127.0.0.1");
+            let _ = writeln!(conf, "certfile {}", tls.cert.display());
+            let _ = writeln!(conf, "keyfile {}", tls.key.display());
+            let _ = writeln!(conf, "cafile {}", tls.ca.display());
+            let _ = writeln!(conf, "require_certificate {}", tls.require_certificate);
+        }
+        // A WebSocket listener honours its bind address only with `socket_domain ipv4`.
+        if let Some(port) = self.ws_port {
+            let _ = writeln!(conf, "listener {port} 127.0.0.1");
+            let _ = writeln!(conf, "protocol websockets");
+            let _ = writeln!(conf, "socket_domain ipv4");
+        }
+        if let (Some(tls), Some(port)) = (&opts.wss, self.wss_port) {
+            let _ = writeln!(conf, "listener {port} 127.0.0.1");
+            let _ = writeln!(conf, "protocol websockets");
+            let _ = writeln!(conf, "socket_domain ipv4");
             let _ = writeln!(conf, "certfile {}", tls.cert.display());
             let _ = writeln!(conf, "keyfile {}", tls.key.display());
             let _ = writeln!(conf, "cafile {}", tls.ca.display());

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
+//!                       [--ws] [--wss]
 //!     prints "PORT <n>", runs until stdin reaches EOF or SIGTERM/SIGINT, stops the broker.
 //!     With --tls it also makes throw-away certificates (tether_testkit::tls::TestPki), adds
 //!     a TLS listener showing the server certificate (for localhost and 127.0.0.1), and then
@@ -10,6 +11,9 @@
 //!     client.pem/.key (a client certificate the CA signed) and other-ca.pem (a CA that
 //!     signed nothing there). --require-certificate makes the TLS listener refuse clients
 //!     without a client certificate (mutual TLS).
+//!     --ws adds a WebSocket listener and prints "WS_PORT <n>" (ws://127.0.0.1:<n>/mqtt);
+//!     --wss a WebSocket-over-TLS listener with the same certificates as --tls and prints
+//!     "WSS_PORT <n>" and "TLS_DIR <path>" (once, also with --tls).
 //! tether-testkit proxy --upstream 127.0.0.1:PORT
 //!     prints "PORT <n>", then reads one command per line and answers each with one line:
 //!     cut | blackhole on|off | refuse on|off | random-cuts SEED MIN_MS MAX_MS |
@@ -40,6 +44,7 @@ use tether_testkit::{Broker, Direction, FaultProxy};
 
 const USAGE: &str = "usage:
   tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
+                        [--ws] [--wss]
   tether-testkit proxy --upstream 127.0.0.1:PORT";
 
 fn main() -> ExitCode {
@@ -85,13 +90,15 @@ fn block_stop_signals() -> libc::sigset_t {
 
 fn run_broker(args: &[String]) -> Result<(), String> {
     let mut builder = Broker::builder();
-    let (mut tls, mut require_certificate) = (false, false);
+    let (mut tls, mut require_certificate, mut wss) = (false, false, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--persistence" => builder = builder.persistence(true),
             "--tls" => tls = true,
             "--require-certificate" => require_certificate = true,
+            "--ws" => builder = builder.ws_listener(),
+            "--wss" => wss = true,
             "--config-line" => {
                 let line = it.next().ok_or("--config-line needs a value")?;
                 builder = builder.config_line(line.clone());
@@ -103,10 +110,15 @@ fn run_broker(args: &[String]) -> Result<(), String> {
         return Err("--require-certificate needs --tls".into());
     }
     // Lives as long as the broker: the listener reads its files.
-    let pki_dir = if tls {
+    let pki_dir = if tls || wss {
         let dir = tempfile::Builder::new().prefix("tether-pki-").tempdir().map_err(|e| e.to_string())?;
         let pki = TestPki::generate(dir.path()).map_err(|e| format!("certificates: {e}"))?;
-        builder = builder.tls_listener(TlsListener::new(&pki.server, &pki.ca_file, require_certificate));
+        if tls {
+            builder = builder.tls_listener(TlsListener::new(&pki.server, &pki.ca_file, require_certificate));
+        }
+        if wss {
+            builder = builder.wss_listener(TlsListener::new(&pki.server, &pki.ca_file, false));
+        }
         Some(dir)
     } else {
         None
@@ -115,8 +127,16 @@ fn run_broker(args: &[String]) -> Result<(), String> {
     let set = block_stop_signals();
     let mut broker = builder.start().map_err(|e| format!("broker: {e}"))?;
     println!("PORT {}", broker.port());
-    if let (Some(port), Some(dir)) = (broker.tls_port(), &pki_dir) {
+    if let Some(port) = broker.tls_port() {
         println!("TLS_PORT {port}");
+    }
+    if let Some(port) = broker.ws_port() {
+        println!("WS_PORT {port}");
+    }
+    if let Some(port) = broker.wss_port() {
+        println!("WSS_PORT {port}");
+    }
+    if let Some(dir) = &pki_dir {
         println!("TLS_DIR {}", dir.path().display());
     }
     io::stdout().flush().map_err(|e| e.to_string())?;
