@@ -7,19 +7,19 @@ use super::properties::PropertySet;
 use super::topic::validate_topic_name;
 use super::{ConnectProperties, DecodeError, Encodable, EncodeError, PacketType, QoS, WillProperties};
 
-/// The protocol name (3.1.2.1).
-const PROTOCOL_NAME: &str = "MQTT";
+/// The protocol name (3.1.2.1), the same in 3.1.1.
+pub(super) const PROTOCOL_NAME: &str = "MQTT";
 /// The protocol level of MQTT 5.0 (3.1.2.2).
 const PROTOCOL_LEVEL: u8 = 5;
 
-// Connect flags (3.1.2.3).
-const RESERVED: u8 = 0b0000_0001;
-const CLEAN_START: u8 = 0b0000_0010;
-const WILL: u8 = 0b0000_0100;
-const WILL_QOS_SHIFT: u8 = 3;
-const WILL_RETAIN: u8 = 0b0010_0000;
-const PASSWORD: u8 = 0b0100_0000;
-const USERNAME: u8 = 0b1000_0000;
+// Connect flags (3.1.2.3); 3.1.1 has them at the same places (its Clean Session is Clean Start).
+pub(super) const RESERVED: u8 = 0b0000_0001;
+pub(super) const CLEAN_START: u8 = 0b0000_0010;
+pub(super) const WILL: u8 = 0b0000_0100;
+pub(super) const WILL_QOS_SHIFT: u8 = 3;
+pub(super) const WILL_RETAIN: u8 = 0b0010_0000;
+pub(super) const PASSWORD: u8 = 0b0100_0000;
+pub(super) const USERNAME: u8 = 0b1000_0000;
 
 /// A CONNECT packet. The protocol name "MQTT" and level 5 are implied.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,7 +56,8 @@ pub struct LastWill {
 }
 
 impl Connect {
-    fn flags(&self) -> u8 {
+    /// The connect flags byte, the same for 5.0 and 3.1.1.
+    pub(super) fn flags(&self) -> u8 {
         let mut flags = 0;
         if self.clean_start {
             flags |= CLEAN_START;

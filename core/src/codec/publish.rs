@@ -36,7 +36,8 @@ pub struct Publish {
 }
 
 impl Publish {
-    pub(crate) fn decode(flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
+    /// QoS, DUP and RETAIN from the fixed header's flags (3.3.1), the same in 3.1.1.
+    pub(super) fn header_flags(flags: u8, r: &Reader) -> Result<(QoS, bool, bool), DecodeError> {
         // [MQTT-3.3.1-4] QoS 3 is malformed.
         let qos = QoS::try_from((flags >> 1) & 0b11).map_err(|_| r.malformed("QoS is 3"))?;
         let dup = flags & DUP != 0;
@@ -44,6 +45,11 @@ impl Publish {
         if dup && qos == QoS::AtMostOnce {
             return Err(r.malformed("DUP is set at QoS 0"));
         }
+        Ok((qos, dup, flags & RETAIN != 0))
+    }
+
+    pub(crate) fn decode(flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
+        let (qos, dup, retain) = Self::header_flags(flags, r)?;
         let topic = r.string("topic name")?;
         // [MQTT-2.2.1-2] a packet identifier only at QoS 1 and 2.
         let packet_id = if qos == QoS::AtMostOnce { None } else { Some(read_packet_id(r)?) };
@@ -59,7 +65,7 @@ impl Publish {
                 .map_err(|source| DecodeError::TopicNameInvalid { packet: r.packet(), source })?;
         }
         let payload = r.rest();
-        Ok(Publish { dup, qos, retain: flags & RETAIN != 0, topic, packet_id, properties, payload })
+        Ok(Publish { dup, qos, retain, topic, packet_id, properties, payload })
     }
 }
 

@@ -10,6 +10,12 @@
 
 use bytes::{BufMut, BytesMut};
 
+// The protocol name and the connect flags sit where they do in 5.0 (3.1.2.1, 3.1.2.3); the
+// Clean Session flag is 5.0's Clean Start.
+use super::connect::{
+    CLEAN_START as CLEAN_SESSION, PASSWORD, PROTOCOL_NAME, RESERVED, USERNAME, WILL, WILL_QOS_SHIFT,
+    WILL_RETAIN,
+};
 use super::primitives::{check_binary, check_string, prefixed_len, put_binary, put_string, Reader};
 use super::properties::PropertySet;
 use super::topic::{validate_topic_filter, validate_topic_name};
@@ -21,19 +27,6 @@ use super::{
 
 /// The protocol level of MQTT 3.1.1 (3.1.2.2).
 pub const PROTOCOL_LEVEL: u8 = 4;
-const PROTOCOL_NAME: &str = "MQTT";
-
-// Connect flags (3.1.2.3); the Clean Session flag sits where 5.0 has Clean Start.
-const RESERVED: u8 = 0b0000_0001;
-const CLEAN_SESSION: u8 = 0b0000_0010;
-const WILL: u8 = 0b0000_0100;
-const WILL_QOS_SHIFT: u8 = 3;
-const WILL_RETAIN: u8 = 0b0010_0000;
-const PASSWORD: u8 = 0b0100_0000;
-const USERNAME: u8 = 0b1000_0000;
-
-const DUP: u8 = 0b1000;
-const RETAIN: u8 = 0b0001;
 
 /// The CONNACK return code (3.2.2.3) for a 5.0 reason code, if 3.1.1 has one.
 pub fn connack_return_code(code: ConnectReasonCode) -> Option<u8> {
@@ -286,23 +279,7 @@ impl Encodable for V311<'_> {
             Packet::Connect(c) => {
                 put_string(buf, PROTOCOL_NAME);
                 buf.put_u8(PROTOCOL_LEVEL);
-                let mut flags = 0;
-                if c.clean_start {
-                    flags |= CLEAN_SESSION;
-                }
-                if let Some(will) = &c.will {
-                    flags |= WILL | ((will.qos as u8) << WILL_QOS_SHIFT);
-                    if will.retain {
-                        flags |= WILL_RETAIN;
-                    }
-                }
-                if c.password.is_some() {
-                    flags |= PASSWORD;
-                }
-                if c.username.is_some() {
-                    flags |= USERNAME;
-                }
-                buf.put_u8(flags);
+                buf.put_u8(c.flags());
                 buf.put_u16(c.keep_alive);
                 put_string(buf, &c.client_id);
                 if let Some(will) = &c.will {
@@ -509,28 +486,14 @@ fn decode_connect(r: &mut Reader) -> Result<Connect, DecodeError> {
 }
 
 fn decode_publish(flags: u8, r: &mut Reader) -> Result<Publish, DecodeError> {
-    // [MQTT-3.3.1-4] QoS 3 is malformed.
-    let qos = QoS::try_from((flags >> 1) & 0b11).map_err(|_| r.malformed("QoS is 3"))?;
-    let dup = flags & DUP != 0;
-    // [MQTT-3.3.1-2] DUP must be 0 at QoS 0.
-    if dup && qos == QoS::AtMostOnce {
-        return Err(r.malformed("DUP is set at QoS 0"));
-    }
+    let (qos, dup, retain) = Publish::header_flags(flags, r)?;
     let topic = r.string("topic name")?;
     // [MQTT-3.3.2-1] the topic name is present; [MQTT-3.3.2-2] without wildcards.
     validate_topic_name(&topic)
         .map_err(|source| DecodeError::TopicNameInvalid { packet: r.packet(), source })?;
     let packet_id: Option<PacketId> = if qos == QoS::AtMostOnce { None } else { Some(read_packet_id(r)?) };
     let payload = r.rest();
-    Ok(Publish {
-        dup,
-        qos,
-        retain: flags & RETAIN != 0,
-        topic,
-        packet_id,
-        properties: Default::default(),
-        payload,
-    })
+    Ok(Publish { dup, qos, retain, topic, packet_id, properties: Default::default(), payload })
 }
 
 #[cfg(test)]
