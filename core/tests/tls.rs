@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -318,34 +317,7 @@ async fn persistent_session_survives_a_cut_tls_connection() {
     po.set_session_expiry_interval(SESSION_NEVER_EXPIRES);
     let publisher = AsyncClient::new(po);
     publisher.connect().await.unwrap();
-    // Latency keeps the send window full, so the cut catches messages in flight.
-    proxy.set_delay(Duration::from_millis(5));
-    let mut deliveries = Vec::with_capacity(N);
-    for i in 0..N {
-        deliveries.push(publisher.publish("seed/t", QoS::AtLeastOnce, false, i.to_string()).await.unwrap());
-    }
-    let mut rest = deliveries.split_off(N / 4);
-    for d in deliveries.drain(..) {
-        tokio::time::timeout(T, d).await.unwrap().unwrap();
-    }
-    assert!(proxy.cut_all() >= 1);
-    for d in rest.drain(..) {
-        tokio::time::timeout(T, d).await.expect("delivery in time").expect("delivered");
-    }
-    let stats = publisher.stats();
-    assert!(stats.reconnects >= 1, "{stats:?}");
-    assert!(stats.retransmissions >= 1, "nothing was in flight at the cut: {stats:?}");
-    assert!(proxy.stats().connections >= 2);
-
-    let mut seen = HashSet::new();
-    let got = messages_until(&sub, Duration::from_secs(20), |m| {
-        seen.insert(String::from_utf8_lossy(&m.payload).into_owned());
-        seen.len() == N
-    })
-    .await;
-    let numbers: HashSet<usize> =
-        got.iter().map(|m| String::from_utf8_lossy(&m.payload).parse().unwrap()).collect();
-    assert_eq!(numbers.len(), N, "lost messages over TLS");
+    common::cut_while_in_flight_and_resume(&sub, &publisher, &proxy, N, "TLS").await;
     publisher.disconnect().await.unwrap();
     sub.disconnect().await.unwrap();
 }
