@@ -162,7 +162,7 @@ impl From<PublishError> for Error {
 impl From<&DisconnectCause> for Error {
     fn from(cause: &DisconnectCause) -> Self {
         match cause {
-            DisconnectCause::Refused { reason_code, reason_string } => {
+            DisconnectCause::Refused { reason_code, reason_string, .. } => {
                 Error::ConnectionRefused { reason_code: *reason_code, reason_string: reason_string.clone() }
             }
             DisconnectCause::Local { reason_code, reason } if reason_code.is_error() => {

@@ -137,10 +137,11 @@ pub(crate) fn cause_reason_code(cause: &DisconnectCause) -> Option<u8> {
 
 pub(crate) fn describe_cause(cause: &DisconnectCause) -> String {
     match cause {
-        DisconnectCause::Server { reason_code, reason_string, .. } => {
+        DisconnectCause::Server { reason_code, reason_string, server_reference } => {
             format!(
-                "server sent DISCONNECT {reason_code}{}",
-                reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+                "server sent DISCONNECT {reason_code}{}{}",
+                reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default(),
+                server_reference.as_ref().map(|s| format!(" (server reference {s:?})")).unwrap_or_default()
             )
         }
         DisconnectCause::Local { reason_code, reason } => {
@@ -150,10 +151,11 @@ pub(crate) fn describe_cause(cause: &DisconnectCause) -> String {
             )
         }
         DisconnectCause::KeepAliveTimeout => "no packet from the server within 1.5 × keep-alive".into(),
-        DisconnectCause::Refused { reason_code, reason_string } => {
+        DisconnectCause::Refused { reason_code, reason_string, server_reference } => {
             format!(
-                "connection refused: {reason_code}{}",
-                reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+                "connection refused: {reason_code}{}{}",
+                reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default(),
+                server_reference.as_ref().map(|s| format!(" (server reference {s:?})")).unwrap_or_default()
             )
         }
         DisconnectCause::ConnectionLost => "connection lost".into(),

@@ -69,6 +69,7 @@ pub struct MqttOptions {
     pub(crate) ws_headers: Vec<(String, String)>,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) max_inflight: u16,
+    pub(crate) follow_server_references: bool,
 }
 
 impl std::fmt::Debug for MqttOptions {
@@ -119,6 +120,7 @@ impl MqttOptions {
             ws_headers: Vec::new(),
             protocol: ProtocolVersion::V5,
             max_inflight: u16::MAX,
+            follow_server_references: true,
         }
     }
 
@@ -310,6 +312,27 @@ impl MqttOptions {
 
     pub fn add_server(&mut self, server: ServerAddr) -> &mut Self {
         self.servers.push(server);
+        self
+    }
+
+    /// Whether to go where a server's CONNACK or DISCONNECT with reason code 0x9C "Use
+    /// another server" or 0x9D "Server moved" and a Server Reference points (MQTT 5.0
+    /// section 4.11; default true). The client connects there at once, resuming its session:
+    /// for 0x9C this once (a later reconnect returns to the server list), for 0x9D from then
+    /// on, in place of the server that moved. A reference is a space-separated list of
+    /// `host[:port]` (or URLs); an entry without a scheme keeps the transport, TLS settings
+    /// and port of the server it came from. At most 5 redirects in a row are followed before
+    /// the client falls back to its server list and back-off. A DISCONNECT's reference is
+    /// followed only when reconnecting is enabled. With `false`, 0x9C and 0x9D are ordinary
+    /// refusals or disconnects (the reference is still reported in the
+    /// [`crate::DisconnectCause`]).
+    ///
+    /// ```
+    /// let mut options = tether_core::MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+    /// options.set_follow_server_references(false);
+    /// ```
+    pub fn set_follow_server_references(&mut self, follow: bool) -> &mut Self {
+        self.follow_server_references = follow;
         self
     }
 

@@ -87,8 +87,11 @@ fn every_cause_maps_to_one_kind_and_one_number() {
         server_reference: None,
     };
     let own = DisconnectCause::Local { reason_code: DisconnectReasonCode::NormalDisconnection, reason: None };
-    let refused =
-        DisconnectCause::Refused { reason_code: ConnectReasonCode::NotAuthorized, reason_string: None };
+    let refused = DisconnectCause::Refused {
+        reason_code: ConnectReasonCode::NotAuthorized,
+        reason_string: None,
+        server_reference: None,
+    };
     let cases = [
         (server, DisconnectKind::Server, 0x8E, Some(0x8E)),
         (own, DisconnectKind::Client, 0x00, Some(0x00)),

@@ -11,6 +11,7 @@ pub mod backoff;
 mod hooks;
 mod outbox;
 mod pending;
+mod redirect;
 mod requests;
 pub mod transport;
 mod websocket;
@@ -124,6 +125,12 @@ pub(crate) struct Driver {
     backoff: Backoff,
     mode: Mode,
     server_index: usize,
+    /// Servers a redirect (0x9C, 0x9D) named, tried before the server list; and whether the
+    /// current connection is to one of them.
+    redirect_targets: VecDeque<ServerAddr>,
+    on_redirect: bool,
+    /// Redirects followed since the last connection that lasted.
+    redirect_hops: u32,
     /// Set by the Connected event of the current connection.
     connected_at: Option<Instant>,
     /// Completes (by being dropped) when the driver ends; declared last so that every other
@@ -165,6 +172,9 @@ impl Driver {
             backoff,
             mode: Mode::Idle,
             server_index: 0,
+            redirect_targets: VecDeque::new(),
+            on_redirect: false,
+            redirect_hops: 0,
             connected_at: None,
             _stopped: stopped,
         }
@@ -196,7 +206,11 @@ impl Driver {
     /// One connection attempt, the connection's life, and what follows it.
     async fn attempt(&mut self) {
         let servers = &self.options.servers;
-        let server = servers[self.server_index % servers.len()].clone();
+        let (server, on_redirect) = match self.redirect_targets.pop_front() {
+            Some(target) => (target, true),
+            None => (servers[self.server_index % servers.len()].clone(), false),
+        };
+        self.on_redirect = on_redirect;
         let mut attempt = ConnectAttempt {
             server,
             attempt: self.backoff.attempts() + 1,
@@ -215,7 +229,7 @@ impl Driver {
         if self.mode != Mode::Running {
             return;
         }
-        self.after_connection(ended).await;
+        self.after_connection(ended, &attempt.server).await;
     }
 
     /// Open the transport to `server`, making the default TLS configuration the first time
@@ -232,7 +246,7 @@ impl Driver {
         transport::connect(server, o.connect_timeout, o.tcp_nodelay, o.tls.as_ref(), &o.ws_headers).await
     }
 
-    async fn after_connection(&mut self, ended: Result<Ended, Error>) {
+    async fn after_connection(&mut self, ended: Result<Ended, Error>, server: &ServerAddr) {
         let (error, stable, fatal, busy) = match &ended {
             Ok(Ended { cause, connected_for }) => {
                 let stable = connected_for.is_some_and(|d| d >= self.options.reconnect.stable_after);
@@ -260,9 +274,16 @@ impl Driver {
             // The application asked for this end.
             done.complete(Ok(()));
             self.mode = Mode::Idle;
+            self.redirect_targets.clear();
             return;
         }
-        if !was_connected {
+        if stable {
+            self.redirect_hops = 0;
+        }
+        if let Some(redirect) = self.redirect(&ended, server) {
+            return self.follow(redirect, server);
+        }
+        if !was_connected && !self.on_redirect {
             self.server_index += 1;
         }
         if let Some(done) = self.connect_waiter.take() {
@@ -302,6 +323,45 @@ impl Driver {
         self.pump(None);
         debug!(?delay, %error, "reconnecting after backoff");
         self.wait(delay).await;
+    }
+
+    /// The redirect the end of a connection asks for, when the options let the client follow it.
+    fn redirect(&self, ended: &Result<Ended, Error>, server: &ServerAddr) -> Option<redirect::Redirect> {
+        let Ok(Ended { cause, .. }) = ended else { return None };
+        if !self.options.follow_server_references {
+            return None;
+        }
+        // A CONNACK's redirect is part of connecting; a DISCONNECT's is a reconnect.
+        if !matches!(cause, DisconnectCause::Refused { .. }) && !self.options.reconnect.enabled {
+            return None;
+        }
+        let found = redirect::redirect_of(cause, server)?;
+        if self.redirect_hops >= redirect::MAX_HOPS {
+            warn!(reference = %found.reference, "not following a redirect: {} in a row already", redirect::MAX_HOPS);
+            return None;
+        }
+        Some(found)
+    }
+
+    /// Go where the server said, now (no back-off: the server asked for it), keeping the
+    /// session and any first-connect waiter. "Server moved" also replaces the server in the
+    /// list, so later reconnects go to the new one.
+    fn follow(&mut self, redirect: redirect::Redirect, server: &ServerAddr) {
+        self.redirect_hops += 1;
+        if redirect.permanent && !self.on_redirect {
+            let i = self.server_index % self.options.servers.len();
+            self.options.servers.splice(i..=i, redirect.targets.iter().cloned());
+        }
+        self.redirect_targets = redirect.targets.into();
+        let to = self.redirect_targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
+        let what = if redirect.permanent { "server moved" } else { "use another server" };
+        info!(from = %server, %to, "{what}: following the server's redirect");
+        self.emit(Event::Reconnecting {
+            attempt: self.backoff.attempts(),
+            delay: Duration::ZERO,
+            error: format!("{what}: redirected from {server} to {to}"),
+        });
+        self.pump(None);
     }
 
     /// Wait out a backoff while still taking requests.

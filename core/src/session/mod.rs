@@ -723,6 +723,7 @@ impl Session {
             self.close_cause = Some(DisconnectCause::Refused {
                 reason_code: ack.reason_code,
                 reason_string: ack.properties.reason_string.clone(),
+                server_reference: ack.properties.server_reference.clone(),
             });
             self.state = State::Closing;
             return;

@@ -231,7 +231,8 @@ fn refused_connack_reports_reason_and_asks_to_close() {
     assert!(events.contains(&Event::Disconnected {
         cause: DisconnectCause::Refused {
             reason_code: ConnectReasonCode::NotAuthorized,
-            reason_string: Some("go away".into())
+            reason_string: Some("go away".into()),
+            server_reference: None,
         }
     }));
 }

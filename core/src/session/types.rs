@@ -272,8 +272,13 @@ pub enum DisconnectCause {
     Local { reason_code: DisconnectReasonCode, reason: Option<String> },
     /// Nothing arrived within 1.5 × keep-alive.
     KeepAliveTimeout,
-    /// CONNACK refused the connection.
-    Refused { reason_code: ConnectReasonCode, reason_string: Option<String> },
+    /// CONNACK refused the connection. `server_reference` is the server's Server Reference,
+    /// sent with 0x9C "Use another server" and 0x9D "Server moved" (MQTT 5.0 section 4.11).
+    Refused {
+        reason_code: ConnectReasonCode,
+        reason_string: Option<String>,
+        server_reference: Option<String>,
+    },
     /// The transport failed or the server closed it without DISCONNECT.
     ConnectionLost,
 }
@@ -379,6 +384,27 @@ impl DisconnectCause {
             | DisconnectCause::Refused { reason_string, .. } => reason_string.as_deref(),
             DisconnectCause::Local { reason, .. } => reason.as_deref(),
             DisconnectCause::KeepAliveTimeout | DisconnectCause::ConnectionLost => None,
+        }
+    }
+
+    /// The Server Reference of the CONNACK or DISCONNECT that ended the connection: where the
+    /// server asked the client to go (with reason code 0x9C or 0x9D), or where it may find
+    /// another server.
+    ///
+    /// ```
+    /// use tether_core::{DisconnectCause, DisconnectReasonCode};
+    /// let cause = DisconnectCause::Server {
+    ///     reason_code: DisconnectReasonCode::ServerMoved,
+    ///     reason_string: None,
+    ///     server_reference: Some("broker-2.example:1883".into()),
+    /// };
+    /// assert_eq!(cause.server_reference(), Some("broker-2.example:1883"));
+    /// ```
+    pub fn server_reference(&self) -> Option<&str> {
+        match self {
+            DisconnectCause::Server { server_reference, .. }
+            | DisconnectCause::Refused { server_reference, .. } => server_reference.as_deref(),
+            _ => None,
         }
     }
 }
