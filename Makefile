@@ -52,6 +52,12 @@ test-python: python-wheel
 test-c: deps
 	bash tests/c/run.sh
 
+## Interop: the suite against a second MQTT 5 server, rmqtt (installed when missing, pinned,
+## cached under build/rmqtt or $$TETHER_RMQTT_HOME), and failover on a three-node rmqtt cluster.
+.PHONY: test-interop
+test-interop: deps
+	bash tests/interop/run.sh
+
 ## Benchmarks against rumqttc, Paho C, libmosquitto and paho-mqtt on a mosquitto of their own
 ## (installs what they need; QUICK=1 for the one-minute set). Report: bench/results/latest.md.
 ## The Python face is measured from the wheel built here (python-wheel), never a stale one.

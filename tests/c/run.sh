@@ -5,6 +5,7 @@
 #
 #   tests/c/run.sh [test_name...]      e.g. tests/c/run.sh test_api
 #   TETHER_C_VALGRIND=0 tests/c/run.sh skips the valgrind pass.
+#   TETHER_C_BROKER=rmqtt runs them against an rmqtt node instead (make test-interop).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -84,9 +85,15 @@ for f in examples/c/*.c; do
 done
 
 # --- broker -------------------------------------------------------------------------------
-step "starting mosquitto"
-# Empty client identifiers are refused, so that test_api can see a CONNACK refusal.
-coproc BROKER { exec "$TESTKIT" broker --config-line "allow_zero_length_clientid false" 2>"$OUT/broker.log"; }
+if [ "${TETHER_C_BROKER:-mosquitto}" = rmqtt ]; then
+    # make test-interop: the same tests against an rmqtt node (TETHER_RMQTTD names rmqttd).
+    step "starting rmqtt"
+    coproc BROKER { exec "$TESTKIT" rmqtt 2>"$OUT/broker.log"; }
+else
+    step "starting mosquitto"
+    # Empty client identifiers are refused, so that test_api can see a CONNACK refusal.
+    coproc BROKER { exec "$TESTKIT" broker --config-line "allow_zero_length_clientid false" 2>"$OUT/broker.log"; }
+fi
 BROKER_PID=$BROKER_PID
 stop_broker() {
     if [ -n "${BROKER_PID:-}" ]; then
@@ -118,7 +125,7 @@ run() { # name, command...
     fi
 }
 
-step "running the C tests against mosquitto on port $port"
+step "running the C tests against ${TETHER_C_BROKER:-mosquitto} on port $port"
 for t in "${tests[@]}"; do run "$t" "$OUT/$t"; done
 if [ "$#" -eq 0 ]; then
     run example_publish_then_resume bash tests/c/examples.sh "$OUT" "$port"

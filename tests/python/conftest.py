@@ -87,7 +87,13 @@ class Process:
 
 
 class Broker(Process):
+    """mosquitto, or with TETHER_TEST_BROKER=rmqtt (make test-interop) an rmqtt node, for the
+    tests that take the session-wide `broker`/`port` fixtures and no mosquitto config lines."""
+
     def __init__(self, *config_lines: str) -> None:
+        if os.environ.get("TETHER_TEST_BROKER") == "rmqtt" and not config_lines:
+            super().__init__(["rmqtt"])
+            return
         args = ["broker"]
         for line in config_lines:
             args += ["--config-line", line]

@@ -21,9 +21,11 @@
 pub mod broker;
 pub mod mqtt;
 pub mod proxy;
+pub mod rmqtt;
 pub mod tls;
 pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use proxy::{Direction, FaultProxy, ProxyStats, PublishRecord};
+pub use rmqtt::{ClusterMode, Rmqtt, RmqttBuilder};
 pub use wire::{WireRecord, WireReport};

@@ -14,6 +14,9 @@
 //!     --ws adds a WebSocket listener and prints "WS_PORT <n>" (ws://127.0.0.1:<n>/mqtt);
 //!     --wss a WebSocket-over-TLS listener with the same certificates as --tls and prints
 //!     "WSS_PORT <n>" and "TLS_DIR <path>" (once, also with --tls).
+//! tether-testkit rmqtt [--max-inflight N]
+//!     an rmqtt node (tether_testkit::rmqtt; needs rmqttd, `make test-interop` installs it):
+//!     prints "PORT <n>", runs until stdin reaches EOF or SIGTERM/SIGINT, stops the node.
 //! tether-testkit proxy --upstream 127.0.0.1:PORT
 //!     prints "PORT <n>", then reads one command per line and answers each with one line:
 //!     cut | blackhole on|off | refuse on|off | random-cuts SEED MIN_MS MAX_MS |
@@ -40,18 +43,20 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tether_testkit::tls::{TestPki, TlsListener};
-use tether_testkit::{Broker, Direction, FaultProxy};
+use tether_testkit::{Broker, Direction, FaultProxy, Rmqtt};
 
 const USAGE: &str = "usage:
   tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
                         [--ws] [--wss]
-  tether-testkit proxy --upstream 127.0.0.1:PORT";
+  tether-testkit proxy --upstream 127.0.0.1:PORT
+  tether-testkit rmqtt [--max-inflight N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("broker") => run_broker(&args[1..]),
         Some("proxy") => run_proxy(&args[1..]),
+        Some("rmqtt") => run_rmqtt(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -141,6 +146,13 @@ fn run_broker(args: &[String]) -> Result<(), String> {
     }
     io::stdout().flush().map_err(|e| e.to_string())?;
 
+    wait_for_stop(set);
+    broker.stop();
+    Ok(())
+}
+
+/// Blocks until stdin reaches EOF or a stop signal of `set` arrives.
+fn wait_for_stop(set: libc::sigset_t) {
     let (tx, rx) = mpsc::channel();
     let sig_tx = tx.clone();
     std::thread::spawn(move || {
@@ -160,7 +172,26 @@ fn run_broker(args: &[String]) -> Result<(), String> {
         Ok(Stop::Signal(s)) => eprintln!("tether-testkit: signal {s}, stopping broker"),
         Ok(Stop::Eof) | Err(_) => {}
     }
-    broker.stop();
+}
+
+fn run_rmqtt(args: &[String]) -> Result<(), String> {
+    let mut builder = Rmqtt::builder();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--max-inflight" => {
+                let n = it.next().ok_or("--max-inflight needs a value")?;
+                builder = builder.max_inflight(n.parse().map_err(|_| format!("bad --max-inflight {n:?}"))?);
+            }
+            other => return Err(format!("unknown rmqtt option {other:?}\n{USAGE}")),
+        }
+    }
+    let set = block_stop_signals();
+    let mut node = builder.start().map_err(|e| format!("rmqtt: {e}"))?;
+    println!("PORT {}", node.port());
+    io::stdout().flush().map_err(|e| e.to_string())?;
+    wait_for_stop(set);
+    node.stop();
     Ok(())
 }
 
