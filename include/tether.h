@@ -1106,7 +1106,7 @@ tether_result tether_options_set_connect_properties(tether_options *options,
                                                     const tether_properties *properties);
 
 /**
- * Trust the CA certificates of the PEM file `path` for `mqtts://` servers (instead of
+ * Trust the CA certificates of the PEM file `path` for `mqtts://` and `wss://` servers (instead of
  * the system's root certificates, which are trusted when no CA file is given). The file
  * is read now: `TETHER_TLS` when it cannot be read or holds no certificate, with the
  * file named in `tether_last_error()`; the options keep what they had.
@@ -1196,7 +1196,8 @@ tether_result tether_options_set_ws_header(tether_options *options,
                                            const char *value);
 
 /**
- * The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of
+ * The ALPN protocols offered to `mqtts://` and `wss://` servers alike (in the TLS
+ * handshake under the WebSocket), in order of preference: an array of
  * `n` NUL-terminated strings (each 1 to 255 bytes), copied. `n` 0 (`protocols` may then
  * be NULL) offers none, the default.
  *

@@ -180,6 +180,25 @@ async fn an_unreachable_proxy_is_an_io_error() {
     assert!(err.to_string().contains(&format!("proxy http://127.0.0.1:{port}")), "{err}");
 }
 
+/// A proxy that accepts and never answers: the connect timeout covers its answer too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_proxy_times_out() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut o = options("px-silent", "mqtt://127.0.0.1:1883", &format!("http://127.0.0.1:{port}"));
+    o.set_reconnect(ReconnectPolicy { enabled: false, ..ReconnectPolicy::default() });
+    o.set_connect_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(T, AsyncClient::new(o).connect()).await.expect("no hang").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(
+        err.to_string().contains(&format!("through the proxy http://127.0.0.1:{port} timed out")),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(silent);
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unix_socket_with_a_proxy_is_refused() {

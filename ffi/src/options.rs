@@ -485,7 +485,7 @@ fn pem_bytes(ptr: *const c_char, len: usize, name: &str) -> Result<Vec<u8>, Fail
 const MAX_ALPN: usize = 255;
 
 impl tether_options {
-    /// Trust the CA certificates of the PEM file `path` for `mqtts://` servers (instead of
+    /// Trust the CA certificates of the PEM file `path` for `mqtts://` and `wss://` servers (instead of
     /// the system's root certificates, which are trusted when no CA file is given). The file
     /// is read now: `TETHER_TLS` when it cannot be read or holds no certificate, with the
     /// file named in `tether_last_error()`; the options keep what they had.
@@ -663,7 +663,8 @@ impl tether_options {
         }
     }
 
-    /// The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of
+    /// The ALPN protocols offered to `mqtts://` and `wss://` servers alike (in the TLS
+    /// handshake under the WebSocket), in order of preference: an array of
     /// `n` NUL-terminated strings (each 1 to 255 bytes), copied. `n` 0 (`protocols` may then
     /// be NULL) offers none, the default.
     ///
