@@ -392,6 +392,14 @@ enum tether_result
    */
   TETHER_WEBSOCKET = 305,
   /**
+   * The HTTP proxy (`tether_options_set_proxy`) refused to open the tunnel: its status
+   * and reason are in `tether_last_error()`, e.g. "proxy http://127.0.0.1:3128 refused
+   * CONNECT to broker:1883: 407 Proxy Authentication Required". A 407 or 403 (any 4xx)
+   * stops automatic reconnects; a 502/503/504 is retried like a connection failure, and
+   * a proxy that cannot be reached at all is `TETHER_IO`.
+   */
+  TETHER_PROXY = 306,
+  /**
    * The server broke the MQTT protocol, or a request failed with a protocol error.
    */
   TETHER_PROTOCOL_ERROR = 400,
@@ -494,7 +502,8 @@ typedef struct tether_message tether_message;
  * `tether_options_set_will`, `tether_options_set_connect_properties`,
  * `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
  * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`, `tether_options_set_ws_header`,
- * `tether_options_set_protocol_version`.
+ * `tether_options_set_tls_ca_pem`, `tether_options_set_tls_client_cert_pem`,
+ * `tether_options_set_proxy`, `tether_options_set_protocol_version`.
  */
 typedef struct tether_options tether_options;
 
@@ -740,7 +749,9 @@ tether_result tether_client_connect(tether_client *client,
  * `TETHER_TLS` (the server's certificate is not trusted, expired or for another host,
  * or the server refused the handshake; not retried), `TETHER_WEBSOCKET` (the server
  * refused the WebSocket upgrade, e.g. "upgrade refused: 404 Not Found", or did not
- * confirm the `mqtt` subprotocol; not retried).
+ * confirm the `mqtt` subprotocol; not retried), `TETHER_PROXY` (the HTTP proxy of
+ * `tether_options_set_proxy` refused CONNECT, e.g. "407 Proxy Authentication Required";
+ * a 4xx is not retried).
  *
  * ```c
  * bool session_present;
@@ -1095,7 +1106,7 @@ tether_result tether_options_set_connect_properties(tether_options *options,
                                                     const tether_properties *properties);
 
 /**
- * Trust the CA certificates of the PEM file `path` for `mqtts://` servers (instead of
+ * Trust the CA certificates of the PEM file `path` for `mqtts://` and `wss://` servers (instead of
  * the system's root certificates, which are trusted when no CA file is given). The file
  * is read now: `TETHER_TLS` when it cannot be read or holds no certificate, with the
  * file named in `tether_last_error()`; the options keep what they had.
@@ -1121,6 +1132,55 @@ tether_result tether_options_set_tls_client_cert(tether_options *options,
                                                  const char *key_file);
 
 /**
+ * Trust the CA certificates of the PEM text `pem` (`len` bytes, copied; no NUL needed)
+ * for `mqtts://` and `wss://` servers, like `tether_options_set_tls_ca_file` but from
+ * memory (both may be given: the CAs of both are trusted; calling again replaces the
+ * PEM). `TETHER_TLS` when it holds no certificate; `TETHER_NULL_ARGUMENT` when `pem` is
+ * NULL; the options keep what they had.
+ *
+ * ```c
+ * tether_options_set_tls_ca_pem(options, ca_pem, strlen(ca_pem));
+ * ```
+ */
+tether_result tether_options_set_tls_ca_pem(tether_options *options, const char *pem, size_t len);
+
+/**
+ * The client certificate (PEM text, leaf first; `cert_len` bytes) and its private key
+ * (PEM: PKCS#1, PKCS#8 or SEC1; `key_len` bytes) for mutual TLS, from memory: both
+ * copied, no NUL needed. Replaces a certificate set before, from files or PEM.
+ * `TETHER_TLS` when one holds no certificate or key, or the key is not the
+ * certificate's; `TETHER_NULL_ARGUMENT` for a NULL pointer; the options keep what they
+ * had. Copy the key from memory you then clear, if it matters to you.
+ *
+ * ```c
+ * tether_options_set_tls_client_cert_pem(options, cert, strlen(cert), key, strlen(key));
+ * ```
+ */
+tether_result tether_options_set_tls_client_cert_pem(tether_options *options,
+                                                     const char *cert,
+                                                     size_t cert_len,
+                                                     const char *key,
+                                                     size_t key_len);
+
+/**
+ * Reach the servers through an HTTP proxy with `CONNECT`: `url` is
+ * `http://[user[:password]@]host[:port]` (copied; port 80 when not given; user and
+ * password percent-encoded where needed, e.g. `%40` for `@`; sent as `Proxy-Authorization:
+ * Basic`). Applies to `mqtt://`, `mqtts://`, `ws://` and `wss://` servers alike, every
+ * server of the list (one proxy for all); TLS and WebSocket run end to end through the
+ * tunnel, and the connect timeout covers the proxy's answer. "" (an empty string)
+ * clears it: connections go direct again (the default). `TETHER_INVALID_ARGUMENT` for
+ * anything but an `http://` URL (`https://`, `socks5://` proxies are not supported) or
+ * a malformed one; `TETHER_NULL_ARGUMENT` for NULL. A refusal at connect time is
+ * `TETHER_PROXY`; with a `unix://` server, connecting is `TETHER_INVALID_ARGUMENT`.
+ *
+ * ```c
+ * tether_options_set_proxy(options, "http://user:secret@proxy.example:3128");
+ * ```
+ */
+tether_result tether_options_set_proxy(tether_options *options, const char *url);
+
+/**
  * An extra HTTP header for the WebSocket handshake with `ws://` and `wss://` servers,
  * for example an authorization token (`name` and `value` copied; call again for more,
  * a name may repeat). The `mqtt` subprotocol is always asked for.
@@ -1136,7 +1196,8 @@ tether_result tether_options_set_ws_header(tether_options *options,
                                            const char *value);
 
 /**
- * The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of
+ * The ALPN protocols offered to `mqtts://` and `wss://` servers alike (in the TLS
+ * handshake under the WebSocket), in order of preference: an array of
  * `n` NUL-terminated strings (each 1 to 255 bytes), copied. `n` 0 (`protocols` may then
  * be NULL) offers none, the default.
  *

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     /// WebSocket ([`Error::WebSocket`]): the server refused the upgrade or the `mqtt`
     /// subprotocol.
     WebSocket,
+    /// An HTTP proxy refused to open the tunnel ([`Error::Proxy`]).
+    Proxy,
 }
 
 /// Everything that can go wrong, with the server's reason code and reason string where it
@@ -63,6 +65,21 @@ pub enum Error {
     /// fix it: automatic reconnects stop on it.
     #[error("WebSocket: {0}")]
     WebSocket(String),
+    /// The HTTP proxy ([`crate::MqttOptions::set_proxy`]) refused `CONNECT`: `status` is
+    /// the HTTP status it answered (407 for missing or wrong credentials, 403 for a
+    /// destination it does not allow, 502/503/504 when it could not reach the broker), None
+    /// when its reply was not HTTP. The message names the proxy (without credentials), the
+    /// broker, the status and the reason. A 5xx is retried like a connection failure; any
+    /// other refusal stops automatic reconnects (like [`Error::Tls`]). Failing to reach the
+    /// proxy at all is [`Error::Io`].
+    ///
+    /// ```
+    /// let e = tether_core::Error::Proxy { status: Some(407), message: "proxy http://p:3128 refused \
+    ///     CONNECT to b:1883: 407 Proxy Authentication Required".into() };
+    /// assert_eq!(e.kind(), tether_core::ErrorKind::Proxy);
+    /// ```
+    #[error("{message}")]
+    Proxy { status: Option<u16>, message: String },
     #[error("protocol error ({reason_code}): {message}")]
     Protocol { reason_code: DisconnectReasonCode, message: String },
     #[error("the server refused the message: {reason_code}{}", suffix(.reason_string))]
@@ -98,6 +115,7 @@ impl Error {
             Error::Io(_) => ErrorKind::Io,
             Error::Tls(_) => ErrorKind::Tls,
             Error::WebSocket(_) => ErrorKind::WebSocket,
+            Error::Proxy { .. } => ErrorKind::Proxy,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::SessionLost => ErrorKind::SessionLost,

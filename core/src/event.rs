@@ -75,7 +75,8 @@ pub enum Event {
     /// A connection attempt failed; another follows after `delay`.
     Reconnecting { attempt: u32, delay: std::time::Duration, error: String },
     /// Automatic reconnecting stopped on a failure that retrying will not fix, such as a
-    /// server certificate that is not trusted ([`crate::Error::Tls`]); `connect` starts again.
+    /// server certificate that is not trusted ([`crate::Error::Tls`]) or an HTTP proxy's 407
+    /// or 403 ([`crate::Error::Proxy`]); `connect` starts again.
     /// (A CONNACK refusal is told by [`Event::Disconnected`] instead.)
     ReconnectStopped { error: crate::Error },
 }

@@ -34,6 +34,7 @@ mod completion;
 mod error;
 mod event;
 mod options;
+mod proxy;
 mod report;
 mod tls;
 
@@ -52,6 +53,7 @@ pub use driver::transport::ServerAddr;
 pub use error::{Error, ErrorKind};
 pub use event::{DeliveryEvents, Event, Message, PublishCompletion};
 pub use options::{BeforeConnect, ConnectAttempt, MqttOptions};
+pub use proxy::ProxyOptions;
 pub use report::{DeliveryFailure, FlushReport, SubscribeOutcome};
 /// The rustls this crate is built with, for [`TlsOptions::config`] and
 /// [`MqttOptions::set_tls_config`].

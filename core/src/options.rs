@@ -10,7 +10,7 @@ use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
 use crate::validate::{self, Range};
-use crate::{Error, TlsOptions};
+use crate::{Error, ProxyOptions, TlsOptions};
 
 /// What a before-connect hook may change for the next attempt.
 #[derive(Debug, Clone)]
@@ -67,6 +67,8 @@ pub struct MqttOptions {
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     /// Extra request headers of the WebSocket handshake (`ws://`, `wss://`), in order.
     pub(crate) ws_headers: Vec<(String, String)>,
+    /// The HTTP CONNECT proxy every server of `servers` is reached through, if any.
+    pub(crate) proxy: Option<ProxyOptions>,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) max_inflight: u16,
     pub(crate) follow_server_references: bool,
@@ -84,6 +86,7 @@ impl std::fmt::Debug for MqttOptions {
             .field("reconnect", &self.reconnect)
             .field("queue", &self.queue)
             .field("protocol", &self.protocol)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +121,7 @@ impl MqttOptions {
             authenticator: None,
             tls: None,
             ws_headers: Vec::new(),
+            proxy: None,
             protocol: ProtocolVersion::V5,
             max_inflight: u16::MAX,
             follow_server_references: true,
@@ -162,6 +166,40 @@ impl MqttOptions {
     /// The WebSocket handshake headers set with [`MqttOptions::set_ws_header`].
     pub fn ws_headers(&self) -> &[(String, String)] {
         &self.ws_headers
+    }
+
+    /// Reach the servers through an HTTP proxy with `CONNECT` (for `mqtt://`, `mqtts://`,
+    /// `ws://` and `wss://`; TLS and WebSocket run end to end through the tunnel). One proxy
+    /// for every server of the list (failover included): the server list has no per-server
+    /// settings. The connect timeout covers reaching the proxy and its answer too. A proxy
+    /// with a `unix://` server is refused when the client is made (and at connect).
+    /// A proxy missing a host, or credentials basic authentication cannot carry (a ':' in the
+    /// user name, control characters), is [`Error::InvalidArgument`].
+    ///
+    /// ```
+    /// use tether_core::{MqttOptions, ProxyOptions};
+    /// let mut options = MqttOptions::from_url("sensor-1", "mqtts://broker.example")?;
+    /// options.set_proxy(ProxyOptions::from_url("http://user:secret@proxy.example:3128")?)?;
+    /// assert_eq!(options.proxy().unwrap().port, 3128);
+    /// options.clear_proxy();
+    /// assert!(options.proxy().is_none());
+    /// # Ok::<(), tether_core::Error>(())
+    /// ```
+    pub fn set_proxy(&mut self, proxy: ProxyOptions) -> Result<&mut Self, Error> {
+        proxy.check()?;
+        self.proxy = Some(proxy);
+        Ok(self)
+    }
+
+    /// Connect directly again (no proxy, the default).
+    pub fn clear_proxy(&mut self) -> &mut Self {
+        self.proxy = None;
+        self
+    }
+
+    /// The proxy set with [`MqttOptions::set_proxy`].
+    pub fn proxy(&self) -> Option<&ProxyOptions> {
+        self.proxy.as_ref()
     }
 
     /// How to secure the `mqtts://` and `wss://` servers ([`ServerAddr::Tls`], [`ServerAddr::Wss`]) of the server list, all of
@@ -531,6 +569,12 @@ impl MqttOptions {
             | ServerAddr::Wss { port, .. } = server
             {
                 validate::PORT.check::<u16>("port", *port)?;
+            }
+            #[cfg(unix)]
+            if let (ServerAddr::Unix { .. }, Some(proxy)) = (server, &self.proxy) {
+                return Err(Error::InvalidArgument(format!(
+                    "{server} cannot be reached through the HTTP proxy {proxy}: a proxy tunnels TCP only"
+                )));
             }
         }
         if self.keep_alive > Duration::ZERO && self.keep_alive < Duration::from_secs(1) {

@@ -15,8 +15,11 @@ use rustls::{AlertDescription, CertificateError, ClientConfig, DigitallySignedSt
 
 use crate::Error;
 
-/// How to secure connections to `mqtts://` servers ([`crate::ServerAddr::Tls`]); given to
-/// [`crate::MqttOptions::set_tls`], which reads and checks every file at once.
+/// How to secure connections to `mqtts://` and `wss://` servers ([`crate::ServerAddr::Tls`],
+/// [`crate::ServerAddr::Wss`]: every setting, ALPN included, applies to both); given to
+/// [`crate::MqttOptions::set_tls`], which reads and checks every file and PEM at once.
+/// The client certificate and key may be files or PEM bytes (`client_cert_pem`,
+/// `client_key_pem`), the CAs both.
 ///
 /// Trust: the CAs of `ca_file` and `ca_pem`; without either, the system's root certificates
 /// (`rustls-native-certs`). With `system_roots` the system's roots are trusted as well as the
@@ -46,12 +49,17 @@ pub struct TlsOptions {
     /// (without them the system's roots are what is trusted anyway).
     pub system_roots: bool,
     /// The client certificate (PEM, leaf first, then intermediates) for mutual TLS; needs
-    /// `client_key_file`.
+    /// `client_key_file` (or `client_key_pem`).
     pub client_cert_file: Option<PathBuf>,
     /// The client certificate's private key: PEM, PKCS#1 (`RSA PRIVATE KEY`), PKCS#8
     /// (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
     pub client_key_file: Option<PathBuf>,
-    /// ALPN protocols offered, in order of preference (none by default).
+    /// The client certificate as PEM bytes (instead of `client_cert_file`).
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// The client certificate's private key as PEM bytes (instead of `client_key_file`).
+    pub client_key_pem: Option<Vec<u8>>,
+    /// ALPN protocols offered, in order of preference (none by default). Offered in the TLS
+    /// handshake of `mqtts://` and `wss://` servers alike.
     pub alpn: Vec<Vec<u8>>,
     /// Verify the server's certificate (default true). **False is dangerous**: any
     /// certificate is accepted, so anyone on the path can read and change the traffic
@@ -71,6 +79,8 @@ impl Default for TlsOptions {
             system_roots: false,
             client_cert_file: None,
             client_key_file: None,
+            client_cert_pem: None,
+            client_key_pem: None,
             alpn: Vec::new(),
             verify: true,
             config: None,
@@ -86,6 +96,8 @@ impl std::fmt::Debug for TlsOptions {
             .field("system_roots", &self.system_roots)
             .field("client_cert_file", &self.client_cert_file)
             .field("client_key_file", &self.client_key_file)
+            .field("client_cert_pem", &self.client_cert_pem.as_ref().map(|p| format!("{} bytes", p.len())))
+            .field("client_key_pem", &self.client_key_pem.as_ref().map(|_| "<hidden>"))
             .field("alpn", &self.alpn)
             .field("verify", &self.verify)
             .field("config", &self.config.is_some())
@@ -116,6 +128,8 @@ impl TlsOptions {
                 || self.system_roots
                 || self.client_cert_file.is_some()
                 || self.client_key_file.is_some()
+                || self.client_cert_pem.is_some()
+                || self.client_key_pem.is_some()
                 || !self.alpn.is_empty()
                 || !self.verify;
             if other {
@@ -134,22 +148,35 @@ impl TlsOptions {
         } else {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
         };
-        let mut config = match (&self.client_cert_file, &self.client_key_file) {
-            (Some(cert_file), Some(key_file)) => {
-                let chain = certificates(cert_file, "client certificate file")?;
-                let key = private_key(key_file)?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::Tls(format!(
-                        "client certificate {} and key {}: {e}",
-                        cert_file.display(),
-                        key_file.display()
-                    ))
-                })?
+        if self.client_cert_file.is_some() && self.client_cert_pem.is_some()
+            || self.client_key_file.is_some() && self.client_key_pem.is_some()
+        {
+            return Err(Error::InvalidArgument(
+                "give the client certificate and key as files or as PEM bytes, not both".into(),
+            ));
+        }
+        let cert = match (&self.client_cert_file, &self.client_cert_pem) {
+            (Some(file), _) => {
+                Some((certificates(file, "client certificate file")?, file.display().to_string()))
             }
+            (None, Some(pem)) => {
+                Some((certificates_pem(pem, "client_cert_pem")?, "client_cert_pem".to_string()))
+            }
+            (None, None) => None,
+        };
+        let key = match (&self.client_key_file, &self.client_key_pem) {
+            (Some(file), _) => Some((private_key(file)?, file.display().to_string())),
+            (None, Some(pem)) => Some((private_key_pem(pem)?, "client_key_pem".to_string())),
+            (None, None) => None,
+        };
+        let mut config = match (cert, key) {
+            (Some((chain, cert_name)), Some((key, key_name))) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::Tls(format!("client certificate {cert_name} and key {key_name}: {e}")))?,
             (None, None) => builder.with_no_client_auth(),
             _ => {
                 return Err(Error::InvalidArgument(
-                    "client_cert_file and client_key_file go together: give both or neither".into(),
+                    "the client certificate and its key go together: give both or neither".into(),
                 ))
             }
         };
@@ -167,14 +194,8 @@ impl TlsOptions {
             }
         }
         if let Some(pem) = &self.ca_pem {
-            let mut n = 0;
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| Error::Tls(format!("ca_pem: {e}")))?;
+            for cert in certificates_pem(pem, "ca_pem")? {
                 roots.add(cert).map_err(|e| Error::Tls(format!("ca_pem: a certificate is unusable: {e}")))?;
-                n += 1;
-            }
-            if n == 0 {
-                return Err(Error::Tls("ca_pem holds no PEM certificate".into()));
             }
         }
         if (self.ca_file.is_none() && self.ca_pem.is_none()) || self.system_roots {
@@ -204,16 +225,33 @@ fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>,
     Ok(certs)
 }
 
+/// Every certificate of PEM bytes (`what` names them); none at all is an error too.
+fn certificates_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("{what}: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!("{what} holds no PEM certificate")));
+    }
+    Ok(certs)
+}
+
+fn private_key_pem(pem: &[u8]) -> Result<PrivateKeyDer<'static>, Error> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| Error::Tls(format!("client_key_pem: {}", key_error(e))))
+}
+
+fn key_error(e: rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            "no private key in it (PEM PKCS#1, PKCS#8 or SEC1 expected)".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        let e = match e {
-            rustls::pki_types::pem::Error::NoItemsFound => {
-                "no private key in it (PEM PKCS#1, PKCS#8 or SEC1 expected)".to_string()
-            }
-            other => other.to_string(),
-        };
-        Error::Tls(format!("client key file {}: {e}", path.display()))
-    })
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| Error::Tls(format!("client key file {}: {}", path.display(), key_error(e))))
 }
 
 /// The verifier behind `verify: false`: accepts whatever certificate the server shows.

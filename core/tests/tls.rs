@@ -126,6 +126,34 @@ async fn mutual_tls_needs_the_client_certificate() {
     assert!(err.to_string().contains("client certificate"), "{err}");
 }
 
+/// Mutual TLS from PEM bytes alone: the CA, the client certificate and its key given as
+/// bytes, no file named. Bytes that hold no certificate or key are refused when set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_from_pem_bytes_only() {
+    let s = pki();
+    let broker = tls_broker(&s.pki.server, &s.pki.ca_file, true);
+    let url = format!("mqtts://localhost:{}", broker.tls_port().unwrap());
+    let read = |p: &Path| std::fs::read(p).unwrap();
+    let pem = TlsOptions {
+        ca_pem: Some(read(&s.pki.ca_file)),
+        client_cert_pem: Some(read(&s.pki.client.cert)),
+        client_key_pem: Some(read(&s.pki.client.key)),
+        ..TlsOptions::default()
+    };
+    round_trip(options("mtls-pem", &url, pem.clone())).await;
+
+    let no_key = TlsOptions { client_key_pem: Some(b"not a key".to_vec()), ..pem.clone() };
+    let err = no_key.build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.to_string().contains("client_key_pem"), "{err}");
+    let no_cert = TlsOptions { client_cert_pem: Some(read(&s.pki.client.key)), ..pem.clone() };
+    assert!(no_cert.build().unwrap_err().to_string().contains("client_cert_pem holds no PEM certificate"));
+    let half = TlsOptions { client_key_pem: None, ..pem.clone() };
+    assert_eq!(half.build().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let both = TlsOptions { client_cert_file: Some(s.pki.client.cert.clone()), ..pem };
+    assert_eq!(both.build().unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
 /// PKCS#1 (RSA), PKCS#8 (what rcgen writes) and SEC1 (EC) key files all work; openssl
 /// converts between them (scripts/ensure-deps.sh installs it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

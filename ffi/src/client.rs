@@ -445,7 +445,9 @@ impl tether_client {
     /// `TETHER_TLS` (the server's certificate is not trusted, expired or for another host,
     /// or the server refused the handshake; not retried), `TETHER_WEBSOCKET` (the server
     /// refused the WebSocket upgrade, e.g. "upgrade refused: 404 Not Found", or did not
-    /// confirm the `mqtt` subprotocol; not retried).
+    /// confirm the `mqtt` subprotocol; not retried), `TETHER_PROXY` (the HTTP proxy of
+    /// `tether_options_set_proxy` refused CONNECT, e.g. "407 Proxy Authentication Required";
+    /// a 4xx is not retried).
     ///
     /// ```c
     /// bool session_present;

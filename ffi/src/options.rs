@@ -7,8 +7,8 @@ use bytes::Bytes;
 use tether_core::codec::validate_topic_name;
 use tether_core::validate;
 use tether_core::{
-    LastWill, MqttOptions, OverflowPolicy, ProtocolVersion, QoS, ReconnectPolicy, SessionLostPolicy,
-    TlsOptions,
+    LastWill, MqttOptions, OverflowPolicy, ProtocolVersion, ProxyOptions, QoS, ReconnectPolicy,
+    SessionLostPolicy, TlsOptions,
 };
 
 use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
@@ -57,7 +57,8 @@ pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 /// `tether_options_set_will`, `tether_options_set_connect_properties`,
 /// `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
 /// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`, `tether_options_set_ws_header`,
-/// `tether_options_set_protocol_version`.
+/// `tether_options_set_tls_ca_pem`, `tether_options_set_tls_client_cert_pem`,
+/// `tether_options_set_proxy`, `tether_options_set_protocol_version`.
 pub struct tether_options {
     _private: [u8; 0],
 }
@@ -471,11 +472,20 @@ impl Options {
     }
 }
 
+/// PEM text given as a pointer and a length, copied (NULL refused even with length 0: a
+/// PEM argument is never optional).
+fn pem_bytes(ptr: *const c_char, len: usize, name: &str) -> Result<Vec<u8>, Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(name));
+    }
+    Ok(crate::boundary::c_bytes(ptr.cast::<u8>(), len, name)?.to_vec())
+}
+
 /// The longest ALPN protocol name (RFC 7301 section 3.1: a one-byte length).
 const MAX_ALPN: usize = 255;
 
 impl tether_options {
-    /// Trust the CA certificates of the PEM file `path` for `mqtts://` servers (instead of
+    /// Trust the CA certificates of the PEM file `path` for `mqtts://` and `wss://` servers (instead of
     /// the system's root certificates, which are trusted when no CA file is given). The file
     /// is read now: `TETHER_TLS` when it cannot be read or holds no certificate, with the
     /// file named in `tether_last_error()`; the options keep what they had.
@@ -527,6 +537,104 @@ impl tether_options {
             let tls = options.tls();
             tls.client_cert_file = check.client_cert_file;
             tls.client_key_file = check.client_key_file;
+            // Replaces a certificate given as PEM bytes.
+            tls.client_cert_pem = None;
+            tls.client_key_pem = None;
+            Ok(())
+        }
+    }
+
+    /// Trust the CA certificates of the PEM text `pem` (`len` bytes, copied; no NUL needed)
+    /// for `mqtts://` and `wss://` servers, like `tether_options_set_tls_ca_file` but from
+    /// memory (both may be given: the CAs of both are trusted; calling again replaces the
+    /// PEM). `TETHER_TLS` when it holds no certificate; `TETHER_NULL_ARGUMENT` when `pem` is
+    /// NULL; the options keep what they had.
+    ///
+    /// ```c
+    /// tether_options_set_tls_ca_pem(options, ca_pem, strlen(ca_pem));
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_tls_ca_pem(
+        options: *mut tether_options,
+        pem: *const c_char,
+        len: usize,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let pem = pem_bytes(pem, len, "pem")?;
+            let check = TlsOptions { ca_pem: Some(pem), ..TlsOptions::default() };
+            check.build()?;
+            options.tls().ca_pem = check.ca_pem;
+            Ok(())
+        }
+    }
+
+    /// The client certificate (PEM text, leaf first; `cert_len` bytes) and its private key
+    /// (PEM: PKCS#1, PKCS#8 or SEC1; `key_len` bytes) for mutual TLS, from memory: both
+    /// copied, no NUL needed. Replaces a certificate set before, from files or PEM.
+    /// `TETHER_TLS` when one holds no certificate or key, or the key is not the
+    /// certificate's; `TETHER_NULL_ARGUMENT` for a NULL pointer; the options keep what they
+    /// had. Copy the key from memory you then clear, if it matters to you.
+    ///
+    /// ```c
+    /// tether_options_set_tls_client_cert_pem(options, cert, strlen(cert), key, strlen(key));
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_tls_client_cert_pem(
+        options: *mut tether_options,
+        cert: *const c_char,
+        cert_len: usize,
+        key: *const c_char,
+        key_len: usize,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let cert = pem_bytes(cert, cert_len, "cert")?;
+            let key = pem_bytes(key, key_len, "key")?;
+            // verify off only so that this check reads no root certificates.
+            let check = TlsOptions {
+                client_cert_pem: Some(cert),
+                client_key_pem: Some(key),
+                verify: false,
+                ..TlsOptions::default()
+            };
+            check.build()?;
+            let tls = options.tls();
+            tls.client_cert_pem = check.client_cert_pem;
+            tls.client_key_pem = check.client_key_pem;
+            tls.client_cert_file = None;
+            tls.client_key_file = None;
+            Ok(())
+        }
+    }
+
+    /// Reach the servers through an HTTP proxy with `CONNECT`: `url` is
+    /// `http://[user[:password]@]host[:port]` (copied; port 80 when not given; user and
+    /// password percent-encoded where needed, e.g. `%40` for `@`; sent as `Proxy-Authorization:
+    /// Basic`). Applies to `mqtt://`, `mqtts://`, `ws://` and `wss://` servers alike, every
+    /// server of the list (one proxy for all); TLS and WebSocket run end to end through the
+    /// tunnel, and the connect timeout covers the proxy's answer. "" (an empty string)
+    /// clears it: connections go direct again (the default). `TETHER_INVALID_ARGUMENT` for
+    /// anything but an `http://` URL (`https://`, `socks5://` proxies are not supported) or
+    /// a malformed one; `TETHER_NULL_ARGUMENT` for NULL. A refusal at connect time is
+    /// `TETHER_PROXY`; with a `unix://` server, connecting is `TETHER_INVALID_ARGUMENT`.
+    ///
+    /// ```c
+    /// tether_options_set_proxy(options, "http://user:secret@proxy.example:3128");
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_proxy(
+        options: *mut tether_options,
+        url: *const c_char,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let url = try_str!(url);
+            if url.is_empty() {
+                options.mqtt.clear_proxy();
+            } else {
+                options.mqtt.set_proxy(ProxyOptions::from_url(url)?)?;
+            }
             Ok(())
         }
     }
@@ -555,7 +663,8 @@ impl tether_options {
         }
     }
 
-    /// The ALPN protocols offered to `mqtts://` servers, in order of preference: an array of
+    /// The ALPN protocols offered to `mqtts://` and `wss://` servers alike (in the TLS
+    /// handshake under the WebSocket), in order of preference: an array of
     /// `n` NUL-terminated strings (each 1 to 255 bytes), copied. `n` 0 (`protocols` may then
     /// be NULL) offers none, the default.
     ///

@@ -70,6 +70,12 @@ pub enum tether_result {
     /// an HTTP status other than 101 (in `tether_last_error()`, e.g. "upgrade refused: 404 Not
     /// Found"), or did not confirm the `mqtt` subprotocol. Automatic reconnects stop on it.
     TETHER_WEBSOCKET = 305,
+    /// The HTTP proxy (`tether_options_set_proxy`) refused to open the tunnel: its status
+    /// and reason are in `tether_last_error()`, e.g. "proxy http://127.0.0.1:3128 refused
+    /// CONNECT to broker:1883: 407 Proxy Authentication Required". A 407 or 403 (any 4xx)
+    /// stops automatic reconnects; a 502/503/504 is retried like a connection failure, and
+    /// a proxy that cannot be reached at all is `TETHER_IO`.
+    TETHER_PROXY = 306,
 
     /// The server broke the MQTT protocol, or a request failed with a protocol error.
     TETHER_PROTOCOL_ERROR = 400,
@@ -112,6 +118,7 @@ impl tether_result {
         TETHER_DISCONNECTED,
         TETHER_TLS,
         TETHER_WEBSOCKET,
+        TETHER_PROXY,
         TETHER_PROTOCOL_ERROR,
         TETHER_REJECTED,
         TETHER_SESSION_LOST,
@@ -143,6 +150,7 @@ impl tether_result {
             TETHER_DISCONNECTED => c"the server closed the connection",
             TETHER_TLS => c"TLS failed (certificate, key or CA problem, or handshake refused)",
             TETHER_WEBSOCKET => c"WebSocket upgrade refused (HTTP status, or no mqtt subprotocol)",
+            TETHER_PROXY => c"the HTTP proxy refused CONNECT (HTTP status in tether_last_error)",
             TETHER_PROTOCOL_ERROR => c"MQTT protocol error",
             TETHER_REJECTED => c"the server refused the request",
             TETHER_SESSION_LOST => c"the server did not keep the session; the message was not delivered",
@@ -171,6 +179,7 @@ pub(crate) fn result_of_kind(kind: ErrorKind) -> tether_result {
         ErrorKind::Io => TETHER_IO,
         ErrorKind::Tls => TETHER_TLS,
         ErrorKind::WebSocket => TETHER_WEBSOCKET,
+        ErrorKind::Proxy => TETHER_PROXY,
         ErrorKind::Protocol => TETHER_PROTOCOL_ERROR,
         ErrorKind::Rejected => TETHER_REJECTED,
         ErrorKind::SessionLost => TETHER_SESSION_LOST,

@@ -54,7 +54,12 @@ use crate::{convert, errors, lock, wait_slice};
 /// that many times; default 5 from 0.1 s), `protocol` (`tether.MQTTv5`, the default, or
 /// `tether.MQTTv311`; on 3.1.1 a 5.0-only feature raises `NotSupportedError` before anything
 /// is sent), `max_inflight` (the most QoS 1/2 messages in flight at once, whatever the server
-/// allows; default 65535 — on 3.1.1, whose servers announce no limit, this is the window).
+/// allows; default 65535 — on 3.1.1, whose servers announce no limit, this is the window),
+/// `proxy` (an HTTP CONNECT proxy, "http://[user[:password]@]host[:port]", user and password
+/// percent-encoded, for mqtt://, mqtts://, ws:// and wss:// servers alike; TLS and WebSocket
+/// run end to end through the tunnel; a refusal raises `ProxyError`; only http:// proxies).
+///
+///     client = tether.Client("sensor-1", proxy="http://user:secret@proxy.example:3128")
 ///
 /// Callbacks (`on_message`, `on_connect`, `on_disconnect`) run in order on the client's own
 /// dispatch thread with the GIL held; an exception they raise is logged on the `tether`
@@ -170,7 +175,7 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535))]
+        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535, proxy=None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -201,6 +206,7 @@ impl Client {
         ws_headers: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = arg::protocol)] protocol: u8,
         #[pyo3(from_py_with = arg::max_inflight)] max_inflight: u16,
+        proxy: Option<&str>,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -232,6 +238,7 @@ impl Client {
                 ws_headers,
                 protocol,
                 max_inflight,
+                proxy,
             },
         )?;
         Ok(Client {
@@ -275,7 +282,9 @@ impl Client {
     /// wait for its CONNACK, at most `timeout` seconds. `TlsError` (a `ConnectError`) when
     /// the server's certificate is not trusted, expired or for another host, or the server
     /// refused the handshake; `WebSocketError` (a `ConnectError`) when the server refused
-    /// the WebSocket upgrade (the HTTP status is in the message) or the "mqtt" subprotocol. Returns the `ConnAck` (`session_present`,
+    /// the WebSocket upgrade (the HTTP status is in the message) or the "mqtt" subprotocol;
+    /// `ProxyError` (a `ConnectError`) when the HTTP proxy of `proxy=` refused CONNECT (its
+    /// status, e.g. 407, in the message). Returns the `ConnAck` (`session_present`,
     /// `reason_code`, `properties`). Raises `ConnectError` when the server refuses (with
     /// `.reason_code` and `.reason_string`) or cannot be reached, `TimeoutError` when no
     /// answer came in time. After a success the client reconnects by itself.

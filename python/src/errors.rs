@@ -51,6 +51,14 @@ class WebSocketError(ConnectError):
     ``ConnectError``.\"\"\"
 
 
+class ProxyError(ConnectError):
+    \"\"\"The HTTP proxy (``proxy=``) refused to open the tunnel: the message names the proxy
+    (without credentials), the broker and the HTTP status and reason, e.g. \"proxy
+    http://127.0.0.1:3128 refused CONNECT to broker:1883: 407 Proxy Authentication Required\".
+    A 407 or 403 (any 4xx) stops automatic reconnects; a 502/503/504 is retried. A proxy that
+    cannot be reached at all is a plain ``ConnectError``. Also a ``ConnectError``.\"\"\"
+
+
 class TimeoutError(Error, _builtins.TimeoutError):
     \"\"\"The operation did not complete within its timeout. Also the builtin ``TimeoutError``.\"\"\"
 
@@ -122,6 +130,7 @@ pub(crate) struct Classes {
     pub connect: Py<PyType>,
     pub tls: Py<PyType>,
     pub websocket: Py<PyType>,
+    pub proxy: Py<PyType>,
     pub timeout: Py<PyType>,
     pub not_connected: Py<PyType>,
     pub protocol: Py<PyType>,
@@ -143,6 +152,7 @@ pub(crate) const NAMES: &[&str] = &[
     "ConnectError",
     "TlsError",
     "WebSocketError",
+    "ProxyError",
     "TimeoutError",
     "NotConnectedError",
     "ProtocolError",
@@ -182,6 +192,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         connect: get("ConnectError")?,
         tls: get("TlsError")?,
         websocket: get("WebSocketError")?,
+        proxy: get("ProxyError")?,
         timeout: get("TimeoutError")?,
         not_connected: get("NotConnectedError")?,
         protocol: get("ProtocolError")?,
@@ -237,6 +248,7 @@ pub(crate) fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
         ErrorKind::ConnectionRefused | ErrorKind::Io => &c.connect,
         ErrorKind::Tls => &c.tls,
         ErrorKind::WebSocket => &c.websocket,
+        ErrorKind::Proxy => &c.proxy,
         ErrorKind::Protocol => &c.protocol,
         ErrorKind::Rejected => &c.publish,
         ErrorKind::SessionLost => &c.session_lost,

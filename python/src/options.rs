@@ -100,6 +100,8 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub protocol: u8,
     /// The most QoS 1/2 messages in flight at once (1..=65535), whatever the server allows.
     pub max_inflight: u16,
+    /// An HTTP CONNECT proxy URL (`http://[user[:password]@]host[:port]`), or None.
+    pub proxy: Option<&'a str>,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -140,6 +142,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         ws_headers,
         protocol,
         max_inflight,
+        proxy,
     } = args;
     let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
     let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -207,6 +210,10 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         for (name, value) in ws_header_pairs(headers)? {
             o.set_ws_header(&name, &value).map_err(|e| errors::to_py(py, &e))?;
         }
+    }
+    if let Some(url) = proxy {
+        let proxy = tether_core::ProxyOptions::from_url(url).map_err(|e| errors::to_py(py, &e))?;
+        o.set_proxy(proxy).map_err(|e| errors::to_py(py, &e))?;
     }
     // Anything the checks above left (a will's properties, ...): refused now rather than at
     // connect().

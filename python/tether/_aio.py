@@ -81,6 +81,7 @@ class AsyncClient:
         ws_headers: Mapping[str, str] | None = None,
         protocol: int = 5,
         max_inflight: int = 65535,
+        proxy: str | None = None,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -110,6 +111,7 @@ class AsyncClient:
             ws_headers=ws_headers,
             protocol=protocol,
             max_inflight=max_inflight,
+            proxy=proxy,
         )
 
     @property

@@ -31,6 +31,7 @@ __all__ = [
     "NotSupportedError",
     "PacketTooLargeError",
     "ProtocolError",
+    "ProxyError",
     "PublishError",
     "PublishProperties",
     "QueueFullError",
@@ -74,6 +75,9 @@ class TlsError(ConnectError):
 
 class WebSocketError(ConnectError):
     """The WebSocket upgrade was refused (HTTP status) or the ``mqtt`` subprotocol not confirmed."""
+
+class ProxyError(ConnectError):
+    """The HTTP proxy refused CONNECT (its HTTP status and reason in the message)."""
 
 class TimeoutError(Error, builtins.TimeoutError):
     """The operation did not complete within its timeout."""
@@ -216,7 +220,8 @@ class WillProperties:
 
 @final
 class TlsOptions:
-    """TLS settings for mqtts:// servers (verify=False is dangerous: tests only)."""
+    """TLS settings for mqtts:// and wss:// servers, ALPN included (verify=False is dangerous:
+    tests only); files or PEM bytes."""
 
     @property
     def ca_file(self) -> pathlib.Path | None: ...
@@ -228,6 +233,12 @@ class TlsOptions:
     def alpn(self) -> list[str] | None: ...
     @property
     def verify(self) -> bool: ...
+    @property
+    def ca_pem(self) -> bytes | None: ...
+    @property
+    def cert_pem(self) -> bytes | None: ...
+    @property
+    def key_pem(self) -> bytes | None: ...
     def __new__(
         cls,
         ca_file: str | os.PathLike[str] | None = None,
@@ -235,6 +246,9 @@ class TlsOptions:
         key_file: str | os.PathLike[str] | None = None,
         alpn: list[str] | None = None,
         verify: bool = True,
+        ca_pem: _Binary | str | None = None,
+        cert_pem: _Binary | str | None = None,
+        key_pem: _Binary | str | None = None,
     ) -> Self: ...
 
 @final
@@ -404,6 +418,7 @@ class Client:
         ws_headers: Mapping[str, str] | None = None,
         protocol: int = 5,
         max_inflight: int = 65535,
+        proxy: str | None = None,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...

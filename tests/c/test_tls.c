@@ -1,6 +1,6 @@
 /* TLS from C: a broker of the test's own with a TLS listener and throw-away certificates
  * (`tether-testkit broker --tls`), connect by URL with a CA file, mutual TLS, ALPN, and the
- * failures: an untrusted CA (TETHER_TLS at connect), an unreadable CA file (TETHER_TLS at
+ * mutual TLS from PEM bytes alone, and the failures: an untrusted CA (TETHER_TLS at connect), an unreadable CA file (TETHER_TLS at
  * option time, naming the file). WebSocket is in test_websocket.c. */
 #include "kit.h"
 
@@ -126,6 +126,56 @@ static void test_mutual_tls(void) {
     kit_stop(&b.k);
 }
 
+/* The whole file at `path` in a malloc'd buffer (freed by the caller), its size in `len`. */
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) FAIL("cannot open %s", path);
+    char *buf = malloc(65536);
+    CHECK(buf != NULL);
+    *len = fread(buf, 1, 65536, f);
+    CHECK(*len > 0 && *len < 65536);
+    fclose(f);
+    return buf;
+}
+
+/* Mutual TLS with the CA, the certificate and the key all given as PEM bytes (no NUL). */
+static void test_mutual_tls_from_pem_bytes(void) {
+    tls_broker b;
+    start_tls_broker(&b, true);
+    char path[600], url[256];
+    size_t ca_len, cert_len, key_len;
+    path_in(path, sizeof path, &b, "ca.pem");
+    char *ca = read_all(path, &ca_len);
+    path_in(path, sizeof path, &b, "client.pem");
+    char *cert = read_all(path, &cert_len);
+    path_in(path, sizeof path, &b, "client.key");
+    char *key = read_all(path, &key_len);
+    snprintf(url, sizeof url, "mqtts://localhost:%u", b.tls_port);
+
+    tether_options *o = options("mtls-pem");
+    CHECK_OK(tether_options_set_tls_ca_pem(o, ca, ca_len));
+    CHECK_OK(tether_options_set_tls_client_cert_pem(o, cert, cert_len, key, key_len));
+    /* Copied: the buffers may go now. */
+    free(ca);
+    free(cert);
+    tether_client *c = client_of(o);
+    CHECK_OK(tether_client_connect_url(c, url, WAIT_MS, NULL));
+    publish_one(c);
+    CHECK_OK(tether_client_disconnect(c, WAIT_MS));
+    tether_client_free(c);
+
+    o = options("pem-bad");
+    CHECK_RESULT(tether_options_set_tls_ca_pem(o, "not PEM", 7), TETHER_TLS);
+    if (strstr(tether_last_error(), "ca_pem") == NULL) FAIL("last error: %s", tether_last_error());
+    CHECK_RESULT(tether_options_set_tls_ca_pem(o, NULL, 0), TETHER_NULL_ARGUMENT);
+    CHECK_RESULT(tether_options_set_tls_client_cert_pem(o, key, key_len, key, key_len), TETHER_TLS);
+    CHECK_RESULT(tether_options_set_tls_client_cert_pem(o, NULL, 0, key, key_len), TETHER_NULL_ARGUMENT);
+    CHECK_RESULT(tether_options_set_tls_client_cert_pem(NULL, key, key_len, key, key_len), TETHER_NULL_ARGUMENT);
+    tether_options_free(o);
+    free(key);
+    kit_stop(&b.k);
+}
+
 static void test_verify_false(void) {
     tls_broker b;
     start_tls_broker(&b, false);
@@ -162,6 +212,7 @@ int main(void) {
     RUN(test_ca_file_and_connect_url);
     RUN(test_untrusted_ca_is_tether_tls);
     RUN(test_mutual_tls);
+    RUN(test_mutual_tls_from_pem_bytes);
     RUN(test_verify_false);
     return 0;
 }

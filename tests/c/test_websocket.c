@@ -1,6 +1,7 @@
-/* WebSocket from C: a broker of the test's own with a WebSocket listener
- * (`tether-testkit broker --ws`), connect by ws:// URL with an extra handshake header,
- * publish and subscribe through it; an HTTP server that refuses the upgrade (404) gives
+/* WebSocket from C: a broker of the test's own with WebSocket listeners
+ * (`tether-testkit broker --ws --wss`), connect by ws:// and wss:// URL (the CA of the test
+ * certificates, ALPN offered) with an extra handshake header, publish and subscribe through
+ * it; an HTTP server that refuses the upgrade (404) gives
  * TETHER_WEBSOCKET with the status in tether_last_error(); bad headers are refused. */
 #include "kit.h"
 
@@ -11,28 +12,49 @@
 typedef struct {
     kit k;
     uint16_t ws_port;
+    uint16_t wss_port;
+    char dir[512];
 } ws_broker;
 
 static void start_ws_broker(ws_broker *b) {
-    char *argv[] = {(char *)testkit_path(), "broker", "--ws", NULL};
+    char *argv[] = {(char *)testkit_path(), "broker", "--ws", "--wss", NULL};
     kit_start(&b->k, argv);
     char line[520];
     int port = 0;
     kit_read_line(&b->k, line, sizeof line, KIT_WAIT_MS);
     if (sscanf(line, "WS_PORT %d", &port) != 1 || port <= 0 || port > 65535) FAIL("said %s", line);
     b->ws_port = (uint16_t)port;
+    kit_read_line(&b->k, line, sizeof line, KIT_WAIT_MS);
+    if (sscanf(line, "WSS_PORT %d", &port) != 1 || port <= 0 || port > 65535) FAIL("said %s", line);
+    b->wss_port = (uint16_t)port;
+    kit_read_line(&b->k, line, sizeof line, KIT_WAIT_MS);
+    if (strncmp(line, "TLS_DIR ", 8) != 0) FAIL("said %s", line);
+    size_t n = strlen(line + 8);
+    if (n >= sizeof b->dir) FAIL("TLS_DIR too long: %s", line);
+    memcpy(b->dir, line + 8, n + 1);
 }
 
-static tether_client *client_with_header(const char *suffix) {
+/* A client sending an Authorization header; with `ca`, trusting it for wss:// and offering
+ * ALPN "mqtt" (ALPN applies to wss:// as to mqtts://). */
+static tether_client *client_with_header_and_ca(const char *suffix, const char *ca) {
     char id[128];
     unique(id, sizeof id, "c-ws", suffix);
     tether_options *o = tether_options_new(id);
     CHECK(o != NULL);
     CHECK_OK(tether_options_set_ws_header(o, "Authorization", "Bearer c-token"));
+    if (ca != NULL) {
+        CHECK_OK(tether_options_set_tls_ca_file(o, ca));
+        const char *const alpn[] = {"mqtt"};
+        CHECK_OK(tether_options_set_tls_alpn(o, alpn, 1));
+    }
     tether_client *c = NULL;
     CHECK_OK(tether_client_new(o, &c));
     tether_options_free(o);
     return c;
+}
+
+static tether_client *client_with_header(const char *suffix) {
+    return client_with_header_and_ca(suffix, NULL);
 }
 
 static void test_pubsub_over_ws(void) {
@@ -59,6 +81,30 @@ static void test_pubsub_over_ws(void) {
     CHECK_OK(tether_client_disconnect(c, WAIT_MS));
     tether_client_free(c);
     inbox_destroy(&got);
+
+    /* wss://: WebSocket over TLS, the server's certificate checked against "localhost". */
+    char ca[600];
+    snprintf(ca, sizeof ca, "%s/ca.pem", b.dir);
+    snprintf(url, sizeof url, "wss://localhost:%u/mqtt", b.wss_port);
+    unique(topic, sizeof topic, "tether-c/wss", "t");
+    c = client_with_header_and_ca("wss", ca);
+    inbox_init(&got);
+    CHECK_OK(tether_client_set_on_message(c, keep_message, &got));
+    CHECK_OK(tether_client_connect_url(c, url, WAIT_MS, NULL));
+    CHECK_OK(tether_client_subscribe(c, topic, 1, WAIT_MS));
+    const char *secure = "over WebSocket over TLS";
+    CHECK_OK(tether_client_publish(c, topic, (const uint8_t *)secure, strlen(secure), 1, false));
+    CHECK_OK(tether_client_flush(c, WAIT_MS));
+    CHECK(waiter_wait(&got.w, 1, WAIT_MS));
+    CHECK(payload_is(got.kept[0], secure));
+    CHECK_OK(tether_client_disconnect(c, WAIT_MS));
+    tether_client_free(c);
+    inbox_destroy(&got);
+
+    /* A wss:// server whose CA is not trusted (the system's roots only): TETHER_TLS. */
+    c = client_with_header("wss-untrusted");
+    CHECK_RESULT(tether_client_connect_url(c, url, WAIT_MS, NULL), TETHER_TLS);
+    tether_client_free(c);
     kit_stop(&b.k);
 }
 

@@ -126,6 +126,41 @@ class Proxy(Process):
         super().close()
 
 
+class HttpProxy(Process):
+    """The test kit's HTTP CONNECT proxy (`http-proxy`), tunnelling to 127.0.0.1 only; with
+    `user` and `password` it answers 407 to requests without those basic credentials."""
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        args = ["http-proxy"]
+        if user is not None and password is not None:
+            args += ["--user", user, "--password", password]
+        super().__init__(args)
+
+    def ok(self, line: str, timeout: float = 30.0) -> None:
+        answer = self.command(line, timeout)
+        assert answer.startswith("ok"), f"http-proxy {line!r}: {answer}"
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = json.loads(self.command("stats"))
+        return stats
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.command("quit", timeout=10)
+        except (OSError, RuntimeError, TimeoutError):
+            pass
+        super().close()
+
+
+@pytest.fixture
+def http_proxy() -> Iterator[HttpProxy]:
+    """An HTTP CONNECT proxy requiring user "user", password "s@cret"."""
+    p = HttpProxy("user", "s@cret")
+    yield p
+    p.close()
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:
     b = Broker()

@@ -110,6 +110,9 @@ def test_bad_user_properties(client: tether.Client) -> None:
         ({"max_queued": 0}, "max_queued"),
         ({"reconnect_min_delay": 5.0, "reconnect_max_delay": 1.0}, "reconnect_min_delay"),
         ({"reconnect_min_delay": float("nan")}, "reconnect_min_delay"),
+        ({"proxy": "https://127.0.0.1:3128"}, "only http://"),
+        ({"proxy": "http://127.0.0.1:0"}, "port"),
+        ({"proxy": "127.0.0.1:3128"}, "proxy URL"),
         (
             {
                 "session_expiry_interval": 10,

@@ -57,6 +57,31 @@ def test_mutual_tls(mtls_broker: TlsBroker, uid: str) -> None:
             c.connect(url)
 
 
+def test_mutual_tls_from_pem_bytes_only(mtls_broker: TlsBroker, uid: str) -> None:
+    d = mtls_broker.dir
+    tls = tether.TlsOptions(
+        ca_pem=(d / "ca.pem").read_bytes(),
+        cert_pem=(d / "client.pem").read_bytes(),
+        key_pem=bytearray((d / "client.key").read_bytes()),
+    )
+    assert tls.ca_file is None and tls.cert_pem == (d / "client.pem").read_bytes()
+    with tether.Client(uid, tls=tls) as c:
+        c.connect(f"mqtts://localhost:{mtls_broker.tls_port}")
+        c.publish(f"tls/{uid}", b"x", qos=1).wait(timeout=10)
+    with pytest.raises(tether.TlsError, match="client_key_pem"):
+        tether.TlsOptions(cert_pem=(d / "client.pem").read_bytes(), key_pem=b"not a key")
+    with pytest.raises(tether.TlsError, match="ca_pem"):
+        tether.TlsOptions(ca_pem=b"not PEM")
+    with pytest.raises(tether.InvalidArgumentError, match="not both"):
+        tether.TlsOptions(
+            cert_file=str(d / "client.pem"),
+            cert_pem=(d / "client.pem").read_bytes(),
+            key_pem=(d / "client.key").read_bytes(),
+        )
+    with pytest.raises(TypeError, match="key_pem"):
+        tether.TlsOptions(key_pem=42)  # type: ignore[arg-type]
+
+
 def test_untrusted_ca_is_a_tls_error(tls_broker: TlsBroker, uid: str) -> None:
     tls = tether.TlsOptions(ca_file=str(tls_broker.dir / "other-ca.pem"))
     with tether.Client(uid, tls=tls) as c:

@@ -243,7 +243,14 @@ impl Driver {
             self.options.tls = Some(built);
         }
         let o = &self.options;
-        transport::connect(server, o.connect_timeout, o.tcp_nodelay, o.tls.as_ref(), &o.ws_headers).await
+        let settings = transport::Settings {
+            timeout: o.connect_timeout,
+            nodelay: o.tcp_nodelay,
+            tls: o.tls.as_ref(),
+            ws_headers: &o.ws_headers,
+            proxy: o.proxy.as_ref(),
+        };
+        transport::connect(server, &settings).await
     }
 
     async fn after_connection(&mut self, ended: Result<Ended, Error>, server: &ServerAddr) {
@@ -262,10 +269,15 @@ impl Driver {
                 (Error::from(cause), stable, fatal, busy)
             }
             // A certificate the server or we refuse stays refused, and so does a WebSocket
-            // upgrade: no reconnect storm.
+            // upgrade or a proxy's CONNECT (407, 403): no reconnect storm. A gateway's 5xx
+            // (WebSocket or proxy) may pass.
             Err(e) => {
-                let fatal = matches!(e.kind(), ErrorKind::Tls | ErrorKind::WebSocket)
-                    && !websocket::upgrade_refusal_is_transient(e);
+                let fatal = match e.kind() {
+                    ErrorKind::Tls => true,
+                    ErrorKind::WebSocket => !websocket::upgrade_refusal_is_transient(e),
+                    ErrorKind::Proxy => !crate::proxy::failure_is_transient(e),
+                    _ => false,
+                };
                 (e.clone(), false, fatal, false)
             }
         };

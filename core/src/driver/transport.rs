@@ -14,7 +14,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::websocket::{self, WsStream};
 use crate::tls::final_failure;
-use crate::Error;
+use crate::{Error, ProxyOptions};
 
 /// The reading side of a connection to a broker. One variant per kind of socket rather than a
 /// boxed stream, so that the driver can still reach the socket (see [`ReadHalf::ack_now`]).
@@ -382,35 +382,54 @@ fn bracket(host: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Open a transport, within `timeout`. `tls` is the configuration for [`ServerAddr::Tls`].
-/// A failure is [`Error::Tls`] when retrying will not help (see `tls::final_failure`),
-/// [`Error::Io`] otherwise.
+/// What shapes a connection beyond its address, from the options.
+pub(crate) struct Settings<'a> {
+    pub timeout: Duration,
+    pub nodelay: bool,
+    /// The configuration for [`ServerAddr::Tls`] and [`ServerAddr::Wss`].
+    pub tls: Option<&'a Arc<rustls::ClientConfig>>,
+    pub ws_headers: &'a [(String, String)],
+    /// An HTTP proxy the TCP connection is tunnelled through.
+    pub proxy: Option<&'a ProxyOptions>,
+}
+
+/// Open a transport, within `settings.timeout` (reaching a proxy included). A failure is
+/// [`Error::Tls`] when retrying will not help (see `tls::final_failure`), [`Error::Proxy`]
+/// when the proxy refused, [`Error::Io`] otherwise.
 pub(crate) async fn connect(
     addr: &ServerAddr,
-    timeout: Duration,
-    nodelay: bool,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-    ws_headers: &[(String, String)],
+    settings: &Settings<'_>,
 ) -> Result<(ReadHalf, WriteHalf), Error> {
+    let Settings { timeout, nodelay, tls, ws_headers, proxy } = *settings;
     let io = |e: io::Error| Error::Io(format!("{addr}: {e}"));
+    // TCP to the broker, directly or through the proxy's tunnel.
+    let open_tcp = |host: &str, port: u16| {
+        let host = host.to_string();
+        async move {
+            match proxy {
+                Some(proxy) => crate::proxy::tunnel(proxy, &host, port, nodelay).await,
+                None => tcp(&host, port, nodelay).await.map_err(io),
+            }
+        }
+    };
     let fut = async {
         match addr {
             ServerAddr::Tcp { host, port } => {
-                let stream = tcp(host, *port, nodelay).await.map_err(io)?;
+                let stream = open_tcp(host, *port).await?;
                 // Owned halves rather than tokio::io::split: no lock between them, and the
                 // read half still reaches the socket.
                 let (rd, wr) = stream.into_split();
                 Ok((ReadHalf::Tcp(rd), WriteHalf::Tcp(wr)))
             }
             ServerAddr::Tls { host, port } => {
-                let stream = tcp(host, *port, nodelay).await.map_err(io)?;
+                let stream = open_tcp(host, *port).await?;
                 let quick = QuickAck::of(&stream);
                 let stream = tls_over(addr, host, stream, tls).await?;
                 let (rd, wr) = tokio::io::split(stream);
                 Ok((ReadHalf::Tls(rd, quick), WriteHalf::Tls { half: wr, unflushed: false }))
             }
             ServerAddr::Ws { host, port, .. } | ServerAddr::Wss { host, port, .. } => {
-                let stream = tcp(host, *port, nodelay).await.map_err(io)?;
+                let stream = open_tcp(host, *port).await?;
                 let quick = QuickAck::of(&stream);
                 let stream: Box<dyn websocket::Io> = if addr.uses_tls() {
                     Box::new(tls_over(addr, host, stream, tls).await?)
@@ -429,6 +448,10 @@ pub(crate) async fn connect(
                 Ok((ReadHalf::Ws(rd, quick), WriteHalf::Ws { half: wr, unflushed: false }))
             }
             #[cfg(unix)]
+            ServerAddr::Unix { .. } if proxy.is_some() => Err(Error::InvalidArgument(format!(
+                "{addr} cannot be reached through an HTTP proxy: a proxy tunnels TCP only"
+            ))),
+            #[cfg(unix)]
             ServerAddr::Unix { path } => {
                 let (rd, wr) = tokio::net::UnixStream::connect(path).await.map_err(io)?.into_split();
                 Ok((ReadHalf::Unix(rd), WriteHalf::Unix(wr)))
@@ -437,7 +460,10 @@ pub(crate) async fn connect(
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Io(format!("connecting to {addr} timed out"))),
+        Err(_) => Err(Error::Io(match proxy {
+            Some(proxy) => format!("connecting to {addr} through the proxy {proxy} timed out"),
+            None => format!("connecting to {addr} timed out"),
+        })),
     }
 }
 

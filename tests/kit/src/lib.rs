@@ -19,6 +19,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod broker;
+pub mod http_proxy;
 pub mod mqtt;
 pub mod proxy;
 pub mod rmqtt;
@@ -26,6 +27,7 @@ pub mod tls;
 pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
+pub use http_proxy::{HttpProxy, HttpProxyStats};
 pub use proxy::{Direction, FaultProxy, ProxyStats, PublishRecord};
 pub use rmqtt::{ClusterMode, Rmqtt, RmqttBuilder};
 pub use wire::{WireRecord, WireReport};

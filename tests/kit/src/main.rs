@@ -30,6 +30,13 @@
 //!      "duplicate_acks_from_client_count":0,"client_acks_without_publish":[],
 //!      "client_acks_without_publish_count":0}      (lists cut at 100 entries, counts complete)
 //!   wire-clear: empties the wire log ("ok"); do it between connections, not during one.
+//! tether-testkit http-proxy [--user USER --password PASSWORD] [--refuse STATUS]
+//!     an HTTP CONNECT proxy (tether_testkit::HttpProxy) tunnelling to 127.0.0.1 only;
+//!     with --user/--password it answers 407 to requests without those basic credentials.
+//!     Prints "PORT <n>", then reads one command per line and answers each with one line:
+//!     stats | refuse STATUS|off | cut | wait-tunnels N TIMEOUT_MS | quit   (EOF = quit)
+//!   stats: {"requests":2,"tunnels":1,"auth_failures":1,"refused":0,"bad_requests":0,
+//!           "upstream_failures":0,"cuts":0}
 //! ```
 
 // A test fixture runs real processes and sockets with deadlines: it reads the clock on purpose
@@ -43,13 +50,14 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tether_testkit::tls::{TestPki, TlsListener};
-use tether_testkit::{Broker, Direction, FaultProxy, Rmqtt};
+use tether_testkit::{Broker, Direction, FaultProxy, HttpProxy, Rmqtt};
 
 const USAGE: &str = "usage:
   tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
                         [--ws] [--wss]
   tether-testkit proxy --upstream 127.0.0.1:PORT
-  tether-testkit rmqtt [--max-inflight N]";
+  tether-testkit rmqtt [--max-inflight N]
+  tether-testkit http-proxy [--user USER --password PASSWORD] [--refuse STATUS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,6 +65,7 @@ fn main() -> ExitCode {
         Some("broker") => run_broker(&args[1..]),
         Some("proxy") => run_proxy(&args[1..]),
         Some("rmqtt") => run_rmqtt(&args[1..]),
+        Some("http-proxy") => run_http_proxy(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -230,6 +239,80 @@ fn run_proxy(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn run_http_proxy(args: &[String]) -> Result<(), String> {
+    let (mut user, mut password, mut refuse) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--user" => user = Some(it.next().ok_or("--user needs a value")?.clone()),
+            "--password" => password = Some(it.next().ok_or("--password needs a value")?.clone()),
+            "--refuse" => refuse = Some(status(it.next().map(String::as_str))?),
+            other => return Err(format!("unknown http-proxy option {other:?}\n{USAGE}")),
+        }
+    }
+    let credentials = match (&user, &password) {
+        (Some(u), Some(p)) => Some((u.as_str(), p.as_str())),
+        (None, None) => None,
+        _ => return Err("--user and --password go together".into()),
+    };
+    let proxy = HttpProxy::try_start(credentials).map_err(|e| format!("http-proxy: {e}"))?;
+    proxy.set_refuse(refuse);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "PORT {}", proxy.port()).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    for line in io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let mut words = line.split_whitespace();
+        let answer = match words.next() {
+            None => continue,
+            Some("quit") => {
+                let _ = writeln!(out, "ok");
+                let _ = out.flush();
+                break;
+            }
+            Some("stats") => proxy.stats().to_json(),
+            Some("cut") => format!("ok {}", proxy.cut_all()),
+            Some("refuse") => match words.next() {
+                Some("off") => {
+                    proxy.set_refuse(None);
+                    "ok".into()
+                }
+                w => match status(w) {
+                    Ok(s) => {
+                        proxy.set_refuse(Some(s));
+                        "ok".into()
+                    }
+                    Err(e) => format!("error {e}"),
+                },
+            },
+            Some("wait-tunnels") => match (num(words.next(), "N"), num(words.next(), "TIMEOUT_MS")) {
+                (Ok(n), Ok(ms)) => {
+                    if proxy.wait_for_tunnels(n, Duration::from_millis(ms)) {
+                        "ok".into()
+                    } else {
+                        "timeout".into()
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => format!("error {e}"),
+            },
+            Some(other) => format!("error unknown command {other:?}"),
+        };
+        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// An HTTP status a proxy may refuse with (400 to 599).
+fn status(v: Option<&str>) -> Result<u16, String> {
+    match v.and_then(|v| v.parse::<u16>().ok()) {
+        Some(s) if (400..600).contains(&s) => Ok(s),
+        _ => Err("expected an HTTP status 400..599".into()),
+    }
 }
 
 fn on_off(v: Option<&str>) -> Result<bool, String> {

@@ -800,7 +800,7 @@ fn observe(shared: &Shared, conn: u64, dir: Direction, parser: &mut StreamParser
 }
 
 /// SO_LINGER {on, 0}: the next close sends RST and discards unsent data (an abrupt cut).
-fn set_linger_zero(fd: RawFd) {
+pub(crate) fn set_linger_zero(fd: RawFd) {
     let l = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: fd is an open socket owned by a live TcpStream half; the option value is a valid
     // `linger` of the size passed.
