@@ -1020,6 +1020,19 @@ tether_result tether_options_set_manual_acks(tether_options *options, bool manua
 tether_result tether_options_set_auto_topic_alias(tether_options *options, bool enabled);
 
 /**
+ * Follow a server's redirect (default true): a CONNACK or DISCONNECT with reason code
+ * 0x9C "Use another server" or 0x9D "Server moved" and a Server Reference sends the
+ * client to the server it names at once, resuming the session; 0x9D also replaces the
+ * server for later reconnects. At most 5 redirects in a row. With false, 0x9C and 0x9D
+ * are ordinary refusals (`TETHER_CONNECTION_REFUSED`) or disconnects.
+ *
+ * ```c
+ * tether_options_set_follow_server_references(options, false);
+ * ```
+ */
+tether_result tether_options_set_follow_server_references(tether_options *options, bool follow);
+
+/**
  * Automatic reconnect after a lost connection (default on) with exponential backoff and
  * jitter: the first delay is at most `min_delay_ms`, every delay at most `max_delay_ms`
  * (defaults 100 and 30000). `min_delay_ms` must not exceed `max_delay_ms`.

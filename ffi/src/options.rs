@@ -250,6 +250,26 @@ impl tether_options {
         }
     }
 
+    /// Follow a server's redirect (default true): a CONNACK or DISCONNECT with reason code
+    /// 0x9C "Use another server" or 0x9D "Server moved" and a Server Reference sends the
+    /// client to the server it names at once, resuming the session; 0x9D also replaces the
+    /// server for later reconnects. At most 5 redirects in a row. With false, 0x9C and 0x9D
+    /// are ordinary refusals (`TETHER_CONNECTION_REFUSED`) or disconnects.
+    ///
+    /// ```c
+    /// tether_options_set_follow_server_references(options, false);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_follow_server_references(
+        options: *mut tether_options,
+        follow: bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            try_mut!(options).mqtt.set_follow_server_references(follow);
+            Ok(())
+        }
+    }
+
     /// Automatic reconnect after a lost connection (default on) with exponential backoff and
     /// jitter: the first delay is at most `min_delay_ms`, every delay at most `max_delay_ms`
     /// (defaults 100 and 30000). `min_delay_ms` must not exceed `max_delay_ms`.

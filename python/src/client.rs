@@ -57,7 +57,10 @@ use crate::{convert, errors, lock, wait_slice};
 /// allows; default 65535 — on 3.1.1, whose servers announce no limit, this is the window),
 /// `proxy` (an HTTP CONNECT proxy, "http://[user[:password]@]host[:port]", user and password
 /// percent-encoded, for mqtt://, mqtts://, ws:// and wss:// servers alike; TLS and WebSocket
-/// run end to end through the tunnel; a refusal raises `ProxyError`; only http:// proxies).
+/// run end to end through the tunnel; a refusal raises `ProxyError`; only http:// proxies),
+/// `follow_server_references` (default True: a CONNACK or DISCONNECT with 0x9C "Use another
+/// server" or 0x9D "Server moved" and a Server Reference sends the client there at once,
+/// resuming its session; 0x9D replaces the server for later reconnects; at most 5 in a row).
 ///
 ///     client = tether.Client("sensor-1", proxy="http://user:secret@proxy.example:3128")
 ///
@@ -175,7 +178,8 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535, proxy=None))]
+        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535, proxy=None,
+        follow_server_references=true))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -207,6 +211,7 @@ impl Client {
         #[pyo3(from_py_with = arg::protocol)] protocol: u8,
         #[pyo3(from_py_with = arg::max_inflight)] max_inflight: u16,
         proxy: Option<&str>,
+        follow_server_references: bool,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -239,6 +244,7 @@ impl Client {
                 protocol,
                 max_inflight,
                 proxy,
+                follow_server_references,
             },
         )?;
         Ok(Client {

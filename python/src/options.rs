@@ -102,6 +102,8 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub max_inflight: u16,
     /// An HTTP CONNECT proxy URL (`http://[user[:password]@]host[:port]`), or None.
     pub proxy: Option<&'a str>,
+    /// Follow a server's redirect (0x9C / 0x9D with a Server Reference).
+    pub follow_server_references: bool,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -143,6 +145,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         protocol,
         max_inflight,
         proxy,
+        follow_server_references,
     } = args;
     let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
     let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
@@ -198,6 +201,7 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
     })?;
     o.set_protocol_version(version);
     o.set_max_inflight(max_inflight);
+    o.set_follow_server_references(follow_server_references);
     let delivery_events = ASYNC_FLAVOUR.with(Cell::get);
     o.set_delivery_events(delivery_events);
     if let Some(tls) = tls {

@@ -82,6 +82,7 @@ class AsyncClient:
         protocol: int = 5,
         max_inflight: int = 65535,
         proxy: str | None = None,
+        follow_server_references: bool = True,
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -112,6 +113,7 @@ class AsyncClient:
             protocol=protocol,
             max_inflight=max_inflight,
             proxy=proxy,
+            follow_server_references=follow_server_references,
         )
 
     @property

@@ -419,6 +419,7 @@ class Client:
         protocol: int = 5,
         max_inflight: int = 65535,
         proxy: str | None = None,
+        follow_server_references: bool = True,
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
