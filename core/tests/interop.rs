@@ -156,7 +156,31 @@ async fn random_cuts(kind: Kind) {
     let missing: Vec<usize> = (0..N).filter(|i| !count.contains_key(i)).collect();
     assert!(missing.is_empty(), "{kind:?}: lost {missing:?}");
     let twice: Vec<usize> = (0..N).step_by(3).filter(|i| count[i] > 1).collect();
-    assert!(twice.is_empty(), "{kind:?}: QoS 2 delivered more than once: {twice:?}");
+    match kind {
+        Kind::Mosquitto => {
+            assert!(twice.is_empty(), "QoS 2 delivered more than once: {twice:?}\n{}", trace(&proxy, &twice))
+        }
+        // Deviation (tests/interop/README.md): rmqtt 0.24 forwards a QoS 2 PUBLISH again when
+        // the client resends it with DUP on a resumed session (session present) before any
+        // PUBREC reached it, against [MQTT-4.3.3-9]. What tether must do is checked instead:
+        // every QoS 2 message delivered twice was resent correctly, as the same packet with
+        // DUP, and never after a PUBREC for it had arrived.
+        Kind::Rmqtt => {
+            for n in &twice {
+                if let Err(why) = resent_correctly(&proxy, *n) {
+                    panic!(
+                        "QoS 2 message {n} twice, and the client is to blame: {why}\n{}",
+                        trace(&proxy, &[*n])
+                    );
+                }
+            }
+            eprintln!(
+                "rmqtt delivered {} of {} QoS 2 messages twice after correct DUP resends",
+                twice.len(),
+                N / 3
+            );
+        }
+    }
     let report = proxy.wire_report();
     assert!(proxy.stats().connections >= 2, "no cut happened");
     assert!(report.error_acks_from_server.is_empty(), "{:?}", report.error_acks_from_server);
@@ -168,6 +192,67 @@ async fn random_cuts(kind: Kind) {
     );
 }
 on_both!(random_cuts, random_cuts_mosquitto, random_cuts_rmqtt);
+
+/// Whether the client's resends of QoS 2 message `n` were what [MQTT-4.4.0-1] and
+/// [MQTT-3.3.1-1] ask: the same packet identifier, DUP set, on a connection where the server
+/// said the session was present, and no resend of the PUBLISH once the client had its PUBREC.
+fn resent_correctly(proxy: &FaultProxy, n: usize) -> Result<(), String> {
+    let topic = format!("cuts/{n}");
+    let mine: Vec<_> = proxy.publish_log().into_iter().filter(|p| p.topic == topic).collect();
+    let Some(first) = mine.first() else { return Err("no PUBLISH seen".into()) };
+    let wire = proxy.wire_log();
+    for resend in &mine[1..] {
+        if resend.packet_id != first.packet_id || !resend.dup {
+            return Err(format!("resend {resend:?} of {first:?}"));
+        }
+        let present =
+            wire.iter().any(|r| r.connection == resend.connection && r.packet_type == 2 && r.session_present);
+        if !present {
+            return Err(format!("resent on connection {} without a present session", resend.connection));
+        }
+    }
+    // The proxy sees a PUBREC before the client does, and a cut can fall in between: the
+    // client had it only if it answered with PUBREL on that connection.
+    let last = mine.last().unwrap().connection;
+    let pubrel_before_resend = wire.iter().any(|r| {
+        r.packet_type == 6
+            && r.packet_id == first.packet_id
+            && r.connection >= first.connection
+            && r.connection < last
+    });
+    if pubrel_before_resend {
+        return Err("PUBLISH resent after the client had answered its PUBREC with PUBREL".into());
+    }
+    Ok(())
+}
+
+/// What the wire shows for the first few messages `numbers` (topic `cuts/<n>`): each PUBLISH
+/// of it (connection, packet id, DUP) and every acknowledgement of that id on those
+/// connections, in order; tells a client resend from a server that forgot its QoS 2 state.
+fn trace(proxy: &FaultProxy, numbers: &[usize]) -> String {
+    let publishes = proxy.publish_log();
+    let wire = proxy.wire_log();
+    let mut out = String::new();
+    for n in numbers.iter().take(3) {
+        let topic = format!("cuts/{n}");
+        let mine: Vec<_> = publishes.iter().filter(|p| p.topic == topic).collect();
+        out.push_str(&format!("message {n}:\n"));
+        for p in &mine {
+            out.push_str(&format!("  PUBLISH conn {} id {:?} dup {}\n", p.connection, p.packet_id, p.dup));
+        }
+        let ids: Vec<_> = mine.iter().map(|p| (p.connection, p.packet_id)).collect();
+        for r in wire.iter().filter(|r| r.packet_type == 2 && ids.iter().any(|(c, _)| *c == r.connection)) {
+            out.push_str(&format!("  conn {} CONNACK session present {}\n", r.connection, r.session_present));
+        }
+        for r in wire.iter().filter(|r| ids.iter().any(|(c, id)| *c == r.connection && *id == r.packet_id)) {
+            out.push_str(&format!(
+                "  conn {} {:?} type {} id {:?} dup {} reason {:#x}\n",
+                r.connection, r.direction, r.packet_type, r.packet_id, r.dup, r.reason_code
+            ));
+        }
+    }
+    out
+}
 
 // ----- flow control ------------------------------------------------------------------------
 

@@ -121,7 +121,8 @@ impl RmqttBuilder {
             let dir = tempfile::Builder::new().prefix("tether-rmqtt-").tempdir()?;
             let plugins_dir = dir.path().join("plugins");
             fs::create_dir_all(&plugins_dir)?;
-            let mut startups: Vec<String> = vec!["rmqtt-acl".into(), "rmqtt-retainer".into()];
+            let mut startups: Vec<String> =
+                vec!["rmqtt-acl".into(), "rmqtt-retainer".into(), "rmqtt-shared-subscription".into()];
             startups.extend(self.plugins.iter().cloned());
             if let Some(mode) = mode {
                 startups.push(mode.plugin().into());
@@ -146,9 +147,12 @@ impl RmqttBuilder {
             );
             let _ = writeln!(
                 conf,
-                "[plugins]\ndir = \"{}/\"\ndefault_startups = [{}]\n",
+                "[plugins]\ndir = \"{}/\"\ndefault_startups = [{}]\n{}\n",
                 plugins_dir.display(),
-                quoted.join(", ")
+                quoted.join(", "),
+                // The HTTP API and the counter would bind fixed ports (6060, ...) on every
+                // address: two nodes on one machine would collide.
+                "disabled_default_startups = [\"rmqtt-http-api\", \"rmqtt-counter\"]"
             );
             let _ = writeln!(conf, "[listener.tcp.external]");
             let _ = writeln!(conf, "addr = \"127.0.0.1:{port}\"");
@@ -181,7 +185,8 @@ pub struct Rmqtt {
 }
 
 impl Rmqtt {
-    /// Settings to start from (the broker's defaults, anonymous access, retained messages on).
+    /// Settings to start from: the broker's defaults, with anonymous access, retained messages
+    /// and the shared-subscription plugin (round robin) on.
     pub fn builder() -> RmqttBuilder {
         RmqttBuilder { max_inflight: 16, max_topic_aliases: 0, lines: Vec::new(), plugins: Vec::new() }
     }
