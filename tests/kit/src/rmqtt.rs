@@ -67,9 +67,19 @@ pub struct RmqttBuilder {
     max_topic_aliases: u16,
     lines: Vec<String>,
     plugins: Vec<String>,
+    node_timeout: Duration,
 }
 
 impl RmqttBuilder {
+    /// How long a node waits for another node's answer (the cluster plugins'
+    /// `node_grpc_client_timeout`; rmqtt's default is 60 s, the kit's 5 s). While a dead node
+    /// has not timed out, the survivors hold back what they would forward to it, including
+    /// the acknowledgements of messages they must broadcast.
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.node_timeout = timeout;
+        self
+    }
+
     /// The Receive Maximum the broker announces and keeps towards subscribers
     /// (`max_inflight`; rmqtt's default is 16).
     pub fn max_inflight(mut self, n: u16) -> Self {
@@ -128,6 +138,7 @@ impl RmqttBuilder {
                 startups.push(mode.plugin().into());
                 let mut conf = String::new();
                 let _ = writeln!(conf, "node_grpc_addrs = [{}]", grpc_addrs.join(", "));
+                let _ = writeln!(conf, "node_grpc_client_timeout = \"{}ms\"", self.node_timeout.as_millis());
                 if mode == ClusterMode::Raft {
                     let _ = writeln!(conf, "raft_peer_addrs = [{}]", raft_addrs.join(", "));
                 }
@@ -188,7 +199,13 @@ impl Rmqtt {
     /// Settings to start from: the broker's defaults, with anonymous access, retained messages
     /// and the shared-subscription plugin (round robin) on.
     pub fn builder() -> RmqttBuilder {
-        RmqttBuilder { max_inflight: 16, max_topic_aliases: 0, lines: Vec::new(), plugins: Vec::new() }
+        RmqttBuilder {
+            max_inflight: 16,
+            max_topic_aliases: 0,
+            lines: Vec::new(),
+            plugins: Vec::new(),
+            node_timeout: Duration::from_secs(5),
+        }
     }
 
     /// One node at rmqtt's defaults; panics with the reason when it cannot start.
