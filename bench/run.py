@@ -35,7 +35,7 @@ Environment knobs:
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
   WORKLOADS=a,b    only these workloads (e.g. WORKLOADS=pub_qos1_v311 ROUNDS=1 for the 3.1.1 row,
-                   WORKLOADS=pub_qos1_tls for the TLS row, ~1.5 minutes at 3 rounds)
+                   WORKLOADS=pub_qos1_tls for the TLS row, ~70 s at 3 rounds)
   BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
                    QUICK: 75)
   NO_BUILD=1       use the programs already built

@@ -7,7 +7,7 @@
  * MOSQ_OPT_SEND_MAXIMUM lets 1000 be in flight (the broker's Receive Maximum), and
  * MOSQ_OPT_TCP_NODELAY is on.
  *
- *   mosq_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+ *   mosq_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
  */
 #include "bench_common.h"
 

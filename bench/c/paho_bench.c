@@ -8,7 +8,7 @@
  * and let Paho keep up to 1000 in flight (the broker's Receive Maximum).
  * Paho C has no TCP_NODELAY option: its sockets keep Nagle's algorithm.
  *
- *   paho_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+ *   paho_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
  */
 #include "bench_common.h"
 

@@ -5,7 +5,7 @@
  * each completion (QoS 0: written; QoS 1: PUBACK; QoS 2: PUBCOMP) on the client's dispatch
  * thread, and we count them, as for the C peers; messages arrive in on_message.
  *
- *   tether_bench --workload pub|e2e|lat|idle --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+ *   tether_bench --workload pub|e2e|lat|idle --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
  *
  * --protocol 4 (MQTT 3.1.1) applies to pub, e2e and lat; idle clients always speak 5.0.
  */

@@ -8,7 +8,7 @@ outstanding by counting completions and raise paho's in-flight limit from 20 to 
 broker's Receive Maximum; paho-mqtt does not apply it by itself). paho-mqtt has no TCP_NODELAY
 option: we set it in its on_socket_open hook, as the other clients have it on.
 
-    python bench_paho.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+    python bench_paho.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Used the way tether's Python contract describes: publish() returns a Delivery at
 not block (a full send queue makes it wait), flush() waits until every delivery so far is
 complete, received messages arrive in on_message on the client's dispatch thread.
 
-    python bench_tether.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+    python bench_tether.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
 
 --protocol 4 speaks MQTT 3.1.1 (`protocol=tether.MQTTv311`); the default is MQTT 5.0.
 --tls-ca CA.pem connects over TLS (`tls=tether.TlsOptions(ca_file=...)`, `connect("mqtts://host:port")`).
