@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need when it is missing, and nothing else:
-#   Debian: mosquitto (the broker), libpaho-mqtt-dev (Paho C), libmosquitto-dev (libmosquitto),
+#   Debian: mosquitto (the broker), libpaho-mqtt-dev (Paho C, with its OpenSSL build
+#           libpaho-mqtt3as), libmosquitto-dev (libmosquitto), libssl-dev (the libmosquitto
+#           program reads the negotiated TLS session), openssl (the TLS row's certificates),
 #           a C compiler and pkg-config;
 #   PyPI:   paho-mqtt 2.x into the bench venv bench/target/venv (never into the system Python).
 # rumqttc is fetched by cargo when bench/rust is built. Idempotent; safe to run repeatedly.
@@ -14,6 +16,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then need_apt+=(mosquitto); fi
 have_pkg libpaho-mqtt-dev || need_apt+=(libpaho-mqtt-dev)
 have_pkg libmosquitto-dev || need_apt+=(libmosquitto-dev)
+have_pkg libssl-dev || need_apt+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 python_bin="$(command -v python3 || true)"

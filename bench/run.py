@@ -14,7 +14,9 @@ CPU time and peak RSS come from wait4() on that child.
 Broker settings (each its own mosquitto, all running, the rounds interleaving them):
   tuned            max_inflight_messages 1000, set_tcp_nodelay true, ...: every workload, the
                    MQTT 3.1.1 row (pub_qos1_v311, every client with --protocol 4; not raw-c)
-                   only here
+                   and the TLS row (pub_qos1_tls: a second, TLS listener on this mosquitto,
+                   certificates made with `openssl` at start, every client given --tls-ca;
+                   not raw-c; Paho C through libpaho-mqtt3as) only here
   default          mosquitto's defaults (Nagle on, max_inflight_messages 20, so Receive
                    Maximum 20) but for what the workloads need (anonymous access, a deep queue
                    for the end-to-end subscriber): QoS 1/2 publish and end-to-end QoS 1
@@ -22,7 +24,7 @@ Broker settings (each its own mosquitto, all running, the rounds interleaving th
                    with BROKERS): QoS 1/2 publish
 
 Environment knobs:
-  QUICK=1          QoS 0 and QoS 1 publish (tuned) and QoS 1 publish (default) only, one round,
+  QUICK=1          QoS 0 and QoS 1 publish (tuned) and QoS 1 publish (default) only (no TLS row), one round,
                    ~1 s per run; the last line printed is a JSON object of throughput ratios
                    "<face>/<peer>/<workload>", "@<broker>" appended for a broker other than tuned
   BROKERS=a,b      these broker settings (default: tuned,default)
@@ -32,7 +34,8 @@ Environment knobs:
   LAT_RATE=r       messages/s of the paced stream (default 1000)
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
-  WORKLOADS=a,b    only these workloads (e.g. WORKLOADS=pub_qos1_v311 ROUNDS=1 for the 3.1.1 row)
+  WORKLOADS=a,b    only these workloads (e.g. WORKLOADS=pub_qos1_v311 ROUNDS=1 for the 3.1.1 row,
+                   WORKLOADS=pub_qos1_tls for the TLS row, ~70 s at 3 rounds)
   BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
                    QUICK: 75)
   NO_BUILD=1       use the programs already built
@@ -47,6 +50,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -97,6 +101,7 @@ class Workload:
     size: int
     title: str
     protocol: int = 5  # MQTT protocol level the clients speak: 5 (5.0) or 4 (3.1.1)
+    tls: bool = False  # over TLS: the broker's TLS listener, each client given --tls-ca
 
     @property
     def throughput(self) -> bool:
@@ -111,6 +116,10 @@ ALL_WORKLOADS = [
     # 5.0; tether through max_inflight).
     Workload("pub_qos1_v311", "pub", 1, 64, "publish throughput, QoS 1, 64 B, MQTT 3.1.1 (until the last PUBACK; "
              "no Receive Maximum: every client keeps 1000 in flight)", protocol=4),
+    # TLS (mqtts://) to the same broker's TLS listener, certificates made at bench time;
+    # every client verifies the server's certificate against the bench's own CA.
+    Workload("pub_qos1_tls", "pub", 1, 64, "publish throughput, QoS 1, 64 B, over TLS (mqtts://; until the last PUBACK)",
+             tls=True),
     Workload("pub_qos1_16k", "pub", 1, 16384, "publish throughput, QoS 1, 16 KiB (until the last PUBACK)"),
     Workload("e2e_qos0", "e2e", 0, 64, "end-to-end throughput, QoS 0, 64 B (one publisher, one subscriber)"),
     Workload("e2e_qos1", "e2e", 1, 64, "end-to-end throughput, QoS 1, 64 B (one publisher, one subscriber)"),
@@ -133,9 +142,14 @@ class Client:
     version: str = ""
     fds_per_client: int = 1  # open files one idle client costs (tether C: socket + event fd)
     protocols: frozenset = frozenset({4, 5})  # MQTT protocol levels it runs (--protocol)
+    tls: bool = True  # runs the TLS workloads (--tls-ca)
+    tls_command: list[str] | None = None  # the program for TLS workloads, when not `command`
 
     def runs(self, w: Workload) -> bool:
-        return w.kind in self.workloads and w.protocol in self.protocols
+        return w.kind in self.workloads and w.protocol in self.protocols and (self.tls or not w.tls)
+
+    def command_for(self, w: Workload) -> list[str]:
+        return self.tls_command if w.tls and self.tls_command else self.command
 
 
 def make_clients() -> list[Client]:
@@ -146,11 +160,13 @@ def make_clients() -> list[Client]:
         Client("tether-c", "tether", "c", [str(C_DIR / "tether_bench")], every, fds_per_client=2),
         Client("tether-python", "tether", "python", [str(TETHER_VENV_PY), str(BENCH / "python" / "bench_tether.py")], no_idle),
         Client("rumqttc", "peer", "rumqttc", [str(RUST_BIN), "--client", "rumqttc"], every),
-        Client("paho-c", "peer", "paho-c", [str(C_DIR / "paho_bench")], no_idle),
+        # Paho C's TLS build (libpaho-mqtt3as) for the TLS row; the plain one (libpaho-mqtt3a)
+        # for every other row, as before.
+        Client("paho-c", "peer", "paho-c", [str(C_DIR / "paho_bench")], no_idle, tls_command=[str(C_DIR / "paho_bench_tls")]),
         Client("libmosquitto", "peer", "libmosquitto", [str(C_DIR / "mosq_bench")], no_idle),
         Client("paho-mqtt", "peer", "paho-mqtt", [str(PEER_VENV_PY), str(BENCH / "python" / "bench_paho.py")], no_idle),
-        # MQTT 5 only: a reference, not a peer, so it sits out the 3.1.1 row.
-        Client("raw-c", "reference", "raw", [str(C_DIR / "raw_bench")], {"pub"}, protocols=frozenset({5})),
+        # MQTT 5 over plain TCP only: a reference, not a peer, so it sits out the 3.1.1 and TLS rows.
+        Client("raw-c", "reference", "raw", [str(C_DIR / "raw_bench")], {"pub"}, protocols=frozenset({5}), tls=False),
     ]
 
 
@@ -221,22 +237,34 @@ def build(clients: dict[str, Client], notes: list[str], no_build: bool) -> None:
                      "peak RSS then includes the harness's own ~20 MiB (Linux folds it in at exec)")
 
     # The C peers, and the reference publisher (plain sockets: no library, no header).
-    for name, src, lib, header in (
-        ("paho-c", "paho_bench", "-lpaho-mqtt3a", "/usr/include/MQTTAsync.h"),
-        ("libmosquitto", "mosq_bench", "-lmosquitto", "/usr/include/mosquitto.h"),
-        ("raw-c", "raw_bench", None, None),
+    # libmosquitto's program reads the negotiated TLS version and cipher through OpenSSL (-lssl).
+    for name, src, libs, header in (
+        ("paho-c", "paho_bench", ["-lpaho-mqtt3a"], "/usr/include/MQTTAsync.h"),
+        ("libmosquitto", "mosq_bench", ["-lmosquitto", "-lssl"], "/usr/include/mosquitto.h"),
+        ("raw-c", "raw_bench", [], None),
     ):
         p = clients[name]
         if header and not Path(header).exists():
             p.available, p.note = False, f"skipped: {header} missing (run bench/ensure-bench-deps.sh)"
             continue
         if not no_build:
-            ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / src), str(BENCH / "c" / f"{src}.c"), *([lib] if lib else [])])
+            ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / src), str(BENCH / "c" / f"{src}.c"), *libs])
             if not ok:
                 p.available, p.note = False, f"skipped: bench/c/{src}.c does not compile"
                 log(out[-3000:])
         if p.available and not (C_DIR / src).exists():
             p.available, p.note = False, f"skipped: bench/c/{src} is not built"
+    # Paho C over TLS: the same program linked against Paho's OpenSSL build.
+    p = clients["paho-c"]
+    if p.available and not no_build:
+        ok, out = run_quiet([cc(), *cflags, "-o", str(C_DIR / "paho_bench_tls"), str(BENCH / "c" / "paho_bench.c"),
+                             "-lpaho-mqtt3as"])
+        if not ok:
+            p.tls = False
+            log(out[-3000:])
+    if p.available and (not p.tls or not (C_DIR / "paho_bench_tls").exists()):
+        p.tls = False
+        notes.append("paho-c: not in the TLS row: bench/c/paho_bench.c does not build against libpaho-mqtt3as")
 
     t = clients["tether-python"]
     if not TETHER_VENV_PY.exists():
@@ -328,17 +356,54 @@ SETTINGS = [
 DEFAULT_SETTINGS = ["tuned", "default"]
 
 
-class Broker:
-    """Our own mosquitto: config written here, a free 127.0.0.1 port, stopped by PID."""
+def make_pki(d: Path) -> Path:
+    """A throw-away CA and a server certificate for localhost and 127.0.0.1 (ECDSA P-256, valid
+    for two days) made with the `openssl` command in `d`: ca.pem, server.pem, server.key.
+    Returns the CA file. The key stays as openssl writes it (0600): our mosquitto runs as the
+    user we are (as root with `user root` in its config, so it never drops to the `mosquitto`
+    user, who could not read it)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise RuntimeError("the openssl command is missing (run bench/ensure-bench-deps.sh)")
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "ca.cnf").write_text(
+        "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ca\n"
+        "[dn]\nCN = tether bench CA\n"
+        "[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier = hash\n")
+    (d / "server.cnf").write_text(
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n"
+        "[server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n"
+        "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n"
+        "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for cmd in (
+        [openssl, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-config", "ca.cnf"],
+        [openssl, "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-config", "server.cnf"],
+        [openssl, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "2",
+         "-days", "2", "-out", "server.pem", "-extfile", "server.cnf", "-extensions", "server"],
+    ):
+        ok, out = run_quiet(cmd, cwd=d, timeout=60)
+        if not ok:
+            raise RuntimeError(f"{' '.join(cmd[1:3])}: {out[-1000:]}")
+    return d / "ca.pem"
 
-    def __init__(self, setting: Setting) -> None:
+
+class Broker:
+    """Our own mosquitto: config written here, a free 127.0.0.1 port, stopped by PID; with
+    `tls`, a second listener for TLS on another free port, with certificates of its own."""
+
+    def __init__(self, setting: Setting, tls: bool = False) -> None:
         self.setting = setting
         self.dir = Path(tempfile.mkdtemp(prefix="broker-", dir=TARGET))
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self.tls = tls
+        self.tls_port = 0
+        self.ca_file: Path | None = None
         self.config = ""
 
-    def config_text(self, port: int) -> str:
+    def config_text(self, port: int, tls_port: int) -> str:
         lines = [
             f"listener {port} 127.0.0.1",
             *self.setting.lines,
@@ -349,13 +414,24 @@ class Broker:
         ]
         if os.geteuid() == 0:
             lines.append("user root")
+        if tls_port:
+            # Last: the lines after a `listener` belong to it. The setting's lines above are
+            # global (per_listener_settings false), so they hold here too.
+            pki = self.dir / "tls"
+            lines += [f"listener {tls_port} 127.0.0.1", f"certfile {pki / 'server.pem'}", f"keyfile {pki / 'server.key'}",
+                      f"cafile {pki / 'ca.pem'}"]
         return "\n".join(lines) + "\n"
 
     def start(self) -> None:
         last = ""
+        if self.tls and self.ca_file is None:
+            self.ca_file = make_pki(self.dir / "tls")  # RuntimeError when openssl fails
         for _ in range(5):
             port = free_port()
-            self.config = self.config_text(port)
+            tls_port = free_port() if self.tls else 0
+            if tls_port == port:
+                continue
+            self.config = self.config_text(port, tls_port)
             conf = self.dir / "mosquitto.conf"
             conf.write_text(self.config)
             self.proc = subprocess.Popen(
@@ -368,9 +444,17 @@ class Broker:
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        self.port = port
-                        log(f"mosquitto {self.setting.name} (pid {self.proc.pid}) on 127.0.0.1:{port}")
-                        return
+                        pass
+                    if tls_port:
+                        # A whole handshake, verified against our CA: the certificates work.
+                        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+                        with socket.create_connection(("127.0.0.1", tls_port), timeout=0.5) as raw, \
+                                ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                            pass
+                    self.port, self.tls_port = port, tls_port
+                    log(f"mosquitto {self.setting.name} (pid {self.proc.pid}) on 127.0.0.1:{port}"
+                        + (f", TLS on {tls_port}" if tls_port else ""))
+                    return
                 except OSError:
                     time.sleep(0.05)
             last = (self.dir / "stdout.log").read_text(errors="replace")
@@ -429,8 +513,12 @@ def cpu_seconds_of(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeout: float, extra: list[str],
-            broker_pid: int | None = None, setting: str = "tuned") -> Run:
+def run_one(client: Client, w: Workload, broker: Broker, n: int, round_no: int, timeout: float, extra: list[str],
+            broker_pid: int | None = None) -> Run:
+    setting = broker.setting.name
+    port = broker.tls_port if w.tls else broker.port
+    if w.tls:
+        extra = [*extra, "--tls-ca", str(broker.ca_file)]
     args = [
         "--workload", w.kind, "--port", str(port), "--host", "127.0.0.1", "--qos", str(w.qos), "--size", str(w.size),
         "--n", str(n), "--timeout", f"{timeout:.0f}", "--topic", f"bench/{w.name}/{client.name}/{round_no}/{time.monotonic_ns()}",
@@ -441,7 +529,7 @@ def run_one(client: Client, w: Workload, port: int, n: int, round_no: int, timeo
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(prefix="rusage-", dir=TARGET) as ru_file:
         launched = LAUNCH.exists()
-        cmd = client.command + args
+        cmd = client.command_for(w) + args
         if launched:
             # The child is forked by the small launcher so that its ru_maxrss is its own.
             cmd = [str(LAUNCH), "--rusage", ru_file.name, "--timeout", f"{hard_timeout:.0f}", "--", *cmd]
@@ -619,7 +707,8 @@ def main() -> int:
     active = [c for c in clients.values() if c.available]
     # One broker per setting, all started up front: an idle mosquitto costs nothing, and the
     # rounds can then interleave the settings as they interleave the clients.
-    brokers = {st.name: Broker(st) for st in settings if any(cs is st for cs, _ in cells)}
+    brokers = {st.name: Broker(st, tls=any(cs is st and w.tls for cs, w in cells))
+               for st in settings if any(cs is st for cs, _ in cells)}
     stopping = {"flag": False}
 
     def on_signal(signum, frame):  # stop cleanly: the brokers are ours to stop
@@ -632,6 +721,15 @@ def main() -> int:
     measure_start = time.monotonic()
     cut_short = False
     broker_configs: dict[str, str] = {}
+    for b in brokers.values():
+        if b.tls:
+            try:
+                b.ca_file = make_pki(b.dir / "tls")
+            except RuntimeError as e:
+                notes.append(f"TLS rows ({b.setting.name}) left out: no certificates: {e}")
+                log(f"TLS rows ({b.setting.name}) left out: no certificates: {e}")
+                b.tls = False
+                cells = [(st, w) for st, w in cells if not (st is b.setting and w.tls)]
     try:
         for b in brokers.values():
             b.start()
@@ -669,7 +767,7 @@ def main() -> int:
                     if over_budget() or long_enough >= 2:
                         break
                     ensure_broker(broker)
-                    r = run_one(c, w, broker.port, n, 0, calibration_timeout, [], setting=st.name)
+                    r = run_one(c, w, broker, n, 0, calibration_timeout, [])
                     if not r.ok:
                         notes.append(f"{c.name} {w.name} ({st.name}): not measured, calibration failed "
                                      f"(timeout {calibration_timeout:.0f} s): {r.error}")
@@ -721,8 +819,8 @@ def main() -> int:
                             notes.append(f"{c.name} idle: {n:,} clients, not {idle_clients:,}: the open-file limit is "
                                          f"{nofile} and each of its clients holds {c.fds_per_client} files")
                     ensure_broker(broker)
-                    r = run_one(c, w, broker.port, n, rnd, timeout if w.kind != "idle" else max(timeout, 120), extra,
-                                broker.proc.pid if broker.proc else None, st.name)
+                    r = run_one(c, w, broker, n, rnd, timeout if w.kind != "idle" else max(timeout, 120), extra,
+                                broker.proc.pid if broker.proc else None)
                     runs.append(r)
                     shown = ""
                     if r.ok:

@@ -34,6 +34,7 @@ typedef struct {
     char topic[128];
     long window;
     int protocol; /* MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1) */
+    const char *tls_ca; /* TLS to host:port trusting the CAs of this PEM file; NULL: plain TCP */
 } bench_args;
 
 static void die_usage(const char *msg) {
@@ -75,6 +76,7 @@ static bench_args parse_args(int argc, char **argv, const char *client) {
         else if (!strcmp(k, "--topic")) snprintf(a.topic, sizeof a.topic, "%s", v);
         else if (!strcmp(k, "--window")) a.window = atol(v);
         else if (!strcmp(k, "--protocol")) a.protocol = atoi(v);
+        else if (!strcmp(k, "--tls-ca")) a.tls_ca = v;
         else die_usage("unknown option");
     }
     if (a.port <= 0) die_usage("--port is required");
@@ -335,6 +337,7 @@ typedef struct {
     bool idle;
     long clients, connected, rss_before_kb, rss_after_kb;
     double connect_s;
+    char tls_session[128]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" when the client tells; else empty */
 } outcome;
 
 static void outcome_fail(outcome *o, const char *fmt, ...) {
@@ -353,6 +356,8 @@ static void outcome_print(outcome *o, const bench_args *a) {
     json_str(&j, "workload", a->workload);
     json_num(&j, "qos", a->qos);
     json_num(&j, "protocol", a->protocol);
+    json_bool(&j, "tls", a->tls_ca != NULL);
+    if (o->tls_session[0]) json_str(&j, "tls_session", o->tls_session);
     json_num(&j, "size", (double)a->size);
     json_num(&j, "n", (double)o->n);
     if (o->elapsed_s > 0) {

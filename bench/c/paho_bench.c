@@ -8,7 +8,7 @@
  * and let Paho keep up to 1000 in flight (the broker's Receive Maximum).
  * Paho C has no TCP_NODELAY option: its sockets keep Nagle's algorithm.
  *
- *   paho_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+ *   paho_bench --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
  */
 #include "bench_common.h"
 
@@ -115,7 +115,7 @@ static void on_lost(void *ctx, char *cause) {
 
 static int make_client(const bench_args *a, const char *id, void *msg_ctx, MQTTAsync *out, char *err, size_t errlen) {
     char uri[128];
-    snprintf(uri, sizeof uri, "tcp://%s:%d", a->host, a->port);
+    snprintf(uri, sizeof uri, "%s://%s:%d", a->tls_ca ? "ssl" : "tcp", a->host, a->port);
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
     if (!v5) {
         MQTTAsync_createOptions co3 = MQTTAsync_createOptions_initializer;
@@ -147,6 +147,15 @@ static int make_client(const bench_args *a, const char *id, void *msg_ctx, MQTTA
     opts.keepAliveInterval = 60;
     opts.maxInflight = INFLIGHT;
     opts.context = &s;
+    /* TLS (ssl://, built against libpaho-mqtt3as): trust the CA file, check the server's
+     * certificate and that it is for the host connected to (127.0.0.1, an IP SAN). */
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    if (a->tls_ca) {
+        ssl.trustStore = a->tls_ca;
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = 1;
+        opts.ssl = &ssl;
+    }
     rc = MQTTAsync_connect(*out, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "connect: %d", rc);

@@ -5,7 +5,7 @@
  * each completion (QoS 0: written; QoS 1: PUBACK; QoS 2: PUBCOMP) on the client's dispatch
  * thread, and we count them, as for the C peers; messages arrive in on_message.
  *
- *   tether_bench --workload pub|e2e|lat|idle --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+ *   tether_bench --workload pub|e2e|lat|idle --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
  *
  * --protocol 4 (MQTT 3.1.1) applies to pub, e2e and lat; idle clients always speak 5.0.
  */
@@ -52,6 +52,12 @@ static tether_client *make_client(const bench_args *a, const char *id, ctx_t *ct
         tether_options_free(o);
         return NULL;
     }
+    /* TLS (--tls-ca): trust that CA file; the connect below then goes to an mqtts:// URL. */
+    if (a && a->tls_ca && tether_options_set_tls_ca_file(o, a->tls_ca) != TETHER_OK) {
+        snprintf(err, errlen, "set_tls_ca_file: %s", tether_last_error());
+        tether_options_free(o);
+        return NULL;
+    }
     tether_client *c = NULL;
     tether_result r = tether_client_new(o, &c);
     tether_options_free(o);
@@ -61,7 +67,15 @@ static tether_client *make_client(const bench_args *a, const char *id, ctx_t *ct
     }
     if (deliveries) tether_client_set_on_delivery(c, on_delivery, ctx);
     if (messages) tether_client_set_on_message(c, on_message, ctx);
-    if (a) {
+    if (a && a->tls_ca) {
+        char url[300];
+        snprintf(url, sizeof url, "mqtts://%s:%d", a->host, a->port);
+        r = tether_client_connect_url(c, url, 10000, NULL);
+        if (r != TETHER_OK) {
+            snprintf(err, errlen, "connect %s to %s: %s: %s", id, url, tether_result_str(r), tether_last_error());
+            return NULL;
+        }
+    } else if (a) {
         r = tether_client_connect(c, a->host, (uint16_t)a->port, 10000, NULL);
         if (r != TETHER_OK) {
             snprintf(err, errlen, "connect %s: %s: %s", id, tether_result_str(r), tether_last_error());

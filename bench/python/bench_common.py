@@ -32,6 +32,7 @@ def parse_args(client: str) -> argparse.Namespace:
     p.add_argument("--topic", default=f"bench/{os.getpid()}")
     p.add_argument("--window", type=int, default=4096)
     p.add_argument("--protocol", type=int, default=5, choices=[4, 5], help="MQTT protocol level: 5 (5.0) or 4 (3.1.1)")
+    p.add_argument("--tls-ca", default=None, help="TLS to host:port, trusting the CA certificates of this PEM file")
     a = p.parse_args()
     a.size = max(16, a.size)
     a.n = max(1, a.n)
@@ -138,6 +139,7 @@ class Outcome:
         self.elapsed_s = 0.0
         self.acked: int | None = None
         self.tracker: Tracker | None = None
+        self.tls_session: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384", when the client tells
 
     def fail(self, msg: str) -> None:
         if self.error is None:
@@ -151,6 +153,7 @@ class Outcome:
             "workload": a.workload,
             "qos": a.qos,
             "protocol": a.protocol,
+            "tls": a.tls_ca is not None,
             "size": a.size,
             "n": self.n,
         }
@@ -160,6 +163,8 @@ class Outcome:
                 r["msgs_per_s"] = self.n / self.elapsed_s
         if self.acked is not None:
             r["acked"] = self.acked
+        if self.tls_session:
+            r["tls_session"] = self.tls_session
         t = self.tracker
         if t is not None:
             missing = t.n - t.unique

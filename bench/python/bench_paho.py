@@ -8,7 +8,7 @@ outstanding by counting completions and raise paho's in-flight limit from 20 to 
 broker's Receive Maximum; paho-mqtt does not apply it by itself). paho-mqtt has no TCP_NODELAY
 option: we set it in its on_socket_open hook, as the other clients have it on.
 
-    python bench_paho.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+    python bench_paho.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ def make_client(a, client_id: str, window: Window | None = None, tracker: Tracke
         state["suback"] = reason_code_list
         subscribed.set()
 
+    if a.tls_ca:
+        # TLS: trust that CA file; paho-mqtt checks the certificate and the host name
+        # (127.0.0.1, an IP SAN) by default.
+        c.tls_set(ca_certs=a.tls_ca)
     c.on_socket_open = on_socket_open
     c.on_connect = on_connect
     c.on_publish = on_publish
@@ -105,6 +109,9 @@ def run_pub(a, o: Outcome) -> None:
     deadline = time.monotonic() + a.timeout
     w = Window(a.window)
     c = make_client(a, f"paho-py-pub-{os.getpid()}", window=w)
+    sock = c.socket()
+    if a.tls_ca and hasattr(sock, "cipher"):  # what was negotiated, for the report
+        o.tls_session = f"{sock.version()} {sock.cipher()[0]}"
     o.n = a.n
     total = a.n + (1 if a.qos == 0 else 0)
     t0 = time.monotonic_ns()

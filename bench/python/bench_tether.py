@@ -4,9 +4,10 @@ Used the way tether's Python contract describes: publish() returns a Delivery at
 not block (a full send queue makes it wait), flush() waits until every delivery so far is
 complete, received messages arrive in on_message on the client's dispatch thread.
 
-    python bench_tether.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] ...
+    python bench_tether.py --workload pub|e2e|lat --port P [--n N] [--qos Q] [--size B] [--protocol 4|5] [--tls-ca CA.pem] ...
 
 --protocol 4 speaks MQTT 3.1.1 (`protocol=tether.MQTTv311`); the default is MQTT 5.0.
+--tls-ca CA.pem connects over TLS (`tls=tether.TlsOptions(ca_file=...)`, `connect("mqtts://host:port")`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,20 @@ def window(a) -> int:
     return 1000 if a.protocol == 4 else 65535
 
 
+def tls(a):
+    # TLS (--tls-ca): trust that CA file; connect() then goes to an mqtts:// URL.
+    return tether.TlsOptions(ca_file=a.tls_ca) if a.tls_ca else None
+
+
+def connect(c, a):
+    if a.tls_ca:
+        return c.connect(f"mqtts://{a.host}:{a.port}", timeout=10.0)
+    return c.connect(a.host, a.port, timeout=10.0)
+
+
 def make_client(a, client_id: str):
-    c = tether.Client(client_id, clean_start=True, keep_alive=60, protocol=protocol(a), max_inflight=window(a))
-    ack = c.connect(a.host, a.port, timeout=10.0)
+    c = tether.Client(client_id, clean_start=True, keep_alive=60, protocol=protocol(a), max_inflight=window(a), tls=tls(a))
+    ack = connect(c, a)
     if ack.reason_code >= 0x80:
         raise RuntimeError(f"connect {client_id}: refused {ack.reason_code}")
     return c
@@ -70,9 +82,11 @@ def run_e2e(a, o: Outcome, paced: bool) -> None:
     t = Tracker(n, paced)
     o.tracker = t
     o.n = n
-    sub = tether.Client(f"tether-py-sub-{os.getpid()}", clean_start=True, keep_alive=60, protocol=protocol(a), max_inflight=window(a))
+    sub = tether.Client(
+        f"tether-py-sub-{os.getpid()}", clean_start=True, keep_alive=60, protocol=protocol(a), max_inflight=window(a), tls=tls(a)
+    )
     sub.on_message = lambda m: t.record(m.payload)
-    ack = sub.connect(a.host, a.port, timeout=10.0)
+    ack = connect(sub, a)
     if ack.reason_code >= 0x80:
         raise RuntimeError(f"subscriber connect refused {ack.reason_code}")
     codes = sub.subscribe(a.topic, qos=a.qos, timeout=10.0)

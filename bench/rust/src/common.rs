@@ -24,6 +24,8 @@ pub struct Args {
     pub window: usize,
     /// MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1).
     pub protocol: u8,
+    /// TLS (`mqtts://`) to `host:port`, trusting the CA certificates of this PEM file.
+    pub tls_ca: Option<String>,
 }
 
 impl Args {
@@ -43,6 +45,7 @@ impl Args {
             topic: format!("bench/{}", std::process::id()),
             window: 4096,
             protocol: 5,
+            tls_ca: None,
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -65,6 +68,7 @@ impl Args {
                 "--topic" => a.topic = val,
                 "--window" => a.window = num(&val)? as usize,
                 "--protocol" => a.protocol = num(&val)? as u8,
+                "--tls-ca" => a.tls_ca = Some(val),
                 _ => return Err(format!("unknown argument {key}")),
             }
             i += 2;
@@ -278,6 +282,7 @@ impl Outcome {
         let mut j = Json::new(args);
         j.num("qos", args.qos)
             .num("protocol", args.protocol)
+            .bool("tls", args.tls_ca.is_some())
             .num("size", args.size as f64)
             .num("n", self.n as f64);
         let mut ok = self.ok;

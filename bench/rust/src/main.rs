@@ -4,6 +4,7 @@
 //! tether-bench --client tether|rumqttc --workload pub|e2e|lat|idle --port P
 //!              [--host 127.0.0.1] [--n N] [--qos 0|1|2] [--size BYTES] [--rate MSG_PER_S]
 //!              [--secs S] [--clients K] [--timeout S] [--topic T] [--protocol 4|5]
+//!              [--tls-ca CA.pem]
 //! ```
 //!
 //! Workloads: `pub` N publishes until the last acknowledgement (QoS 0: then one QoS 1 marker);
@@ -12,7 +13,8 @@
 //! `idle` K connected idle clients, RSS before and after. Both clients run on the same tokio
 //! multi-thread runtime (one worker per core). `--protocol 4` speaks MQTT 3.1.1 (default 5):
 //! tether through `set_protocol_version`, rumqttc through its v4 client (`rumqttc_v4`, which
-//! runs the `pub` workload only).
+//! runs the `pub` workload only). `--tls-ca` connects over TLS (`mqtts://host:port`), trusting
+//! that CA file: tether through `TlsOptions`, rumqttc through a rustls configuration on ring.
 
 // A benchmark reads the clock on purpose.
 #![allow(clippy::disallowed_methods)]
@@ -35,6 +37,10 @@ async fn main() -> ExitCode {
     };
     let outcome = match args.client.as_str() {
         "tether" => tether_client::run(&args).await,
+        // Never plain TCP in place of the TLS asked for.
+        "rumqttc" if args.protocol == 4 && args.tls_ca.is_some() => {
+            common::Outcome::failed("the rumqttc v4 program has no TLS (--tls-ca)")
+        }
         "rumqttc" if args.protocol == 4 => rumqttc_v4::run(&args).await,
         "rumqttc" => rumqttc_client::run(&args).await,
         c => common::Outcome::failed(format!("unknown client {c:?}")),

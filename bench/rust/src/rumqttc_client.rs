@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, PubCompReason};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
-use rumqttc::NetworkOptions;
+use rumqttc::{NetworkOptions, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::time::{sleep_until, timeout, timeout_at};
 
 use crate::common::{now_ns, payload, read_seq, Args, IdleOutcome, Outcome, Tracker, MARKER};
@@ -40,7 +42,38 @@ fn options(args: &Args, id: &str) -> MqttOptions {
     let mut net = NetworkOptions::new();
     net.set_tcp_nodelay(true);
     o.set_network_options(net);
+    if let Some(tls) = tls_config(args) {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    }
     o
+}
+
+/// With `--tls-ca`: a rustls configuration trusting that CA, on the ring provider, the one
+/// tether uses (rumqttc is built with `use-rustls-no-provider`), so that both Rust clients
+/// run the same rustls and the same crypto and the TLS row compares the clients. Built once
+/// per process (the idle workload makes thousands of options).
+fn tls_config(args: &Args) -> Option<Arc<rustls::ClientConfig>> {
+    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let ca = args.tls_ca.as_ref()?;
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(ca)
+                .unwrap_or_else(|e| panic!("--tls-ca {ca}: {e}"))
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap_or_else(|e| panic!("--tls-ca {ca}: {e}"));
+            for c in certs {
+                roots.add(c).unwrap_or_else(|e| panic!("--tls-ca {ca}: {e}"));
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Some(Arc::new(config))
+        })
+        .clone()
 }
 
 async fn wait_connack(el: &mut EventLoop, id: &str) -> Result<(), String> {

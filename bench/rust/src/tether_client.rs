@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tether_core::{AsyncClient, Event, MqttOptions, ProtocolVersion, QoS};
+use tether_core::{AsyncClient, Event, MqttOptions, ProtocolVersion, QoS, TlsOptions};
 use tokio::time::{sleep_until, timeout_at};
 
 use crate::common::{now_ns, payload, read_seq, Args, IdleOutcome, Outcome, Tracker, MARKER};
@@ -17,9 +17,20 @@ fn qos(q: u8) -> QoS {
     }
 }
 
-fn options(args: &Args, id: &str) -> MqttOptions {
+fn options(args: &Args, id: &str) -> Result<MqttOptions, String> {
     // Defaults otherwise: clean start, session expiry 0, TCP_NODELAY on.
-    let mut o = MqttOptions::new(id, args.host.clone(), args.port);
+    let mut o = match &args.tls_ca {
+        None => MqttOptions::new(id, args.host.clone(), args.port),
+        // TLS as the documentation shows it: an mqtts:// URL and the CA file to trust (the
+        // server's certificate is checked against the address, 127.0.0.1).
+        Some(ca) => {
+            let url = format!("mqtts://{}:{}", args.host, args.port);
+            let mut o = MqttOptions::from_url(id, &url).map_err(|e| format!("{url}: {e}"))?;
+            o.set_tls(TlsOptions { ca_file: Some(ca.into()), ..TlsOptions::default() })
+                .map_err(|e| format!("set_tls: {e}"))?;
+            o
+        }
+    };
     o.set_keep_alive(Duration::from_secs(60));
     if args.protocol == 4 {
         // MQTT 3.1.1: session expiry 0 with clean start goes out as Clean Session 1.
@@ -27,11 +38,11 @@ fn options(args: &Args, id: &str) -> MqttOptions {
         // No Receive Maximum on 3.1.1: the same window of 1000 the peers are given.
         o.set_max_inflight(1000);
     }
-    o
+    Ok(o)
 }
 
 async fn connect(args: &Args, id: &str) -> Result<AsyncClient, String> {
-    let c = AsyncClient::new(options(args, id));
+    let c = AsyncClient::new(options(args, id)?);
     let ack = c.connect().await.map_err(|e| format!("connect {id}: {e}"))?;
     if ack.reason_code.is_error() {
         return Err(format!("connect {id}: refused {:?}", ack.reason_code));
@@ -205,7 +216,7 @@ async fn idle(args: &Args, deadline: tokio::time::Instant) -> Result<Outcome, St
         if tokio::time::Instant::now() >= deadline {
             break;
         }
-        let c = AsyncClient::new(options(args, &format!("tr{pid}-{i}")));
+        let c = AsyncClient::new(options(args, &format!("tr{pid}-{i}"))?);
         clients.push(c.clone());
         pending.spawn(async move { c.connect().await.is_ok() });
         while pending.len() >= 256 {
