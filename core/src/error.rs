@@ -142,6 +142,7 @@ impl From<CommandError> for Error {
             CommandError::NotSupported(m) => Error::NotSupported(m),
             e @ CommandError::QueueFull { .. } => Error::QueueFull(e.to_string()),
             CommandError::NotConnected => Error::NotConnected,
+            CommandError::Store(m) => Error::Io(format!("session store: {m}")),
         }
     }
 }

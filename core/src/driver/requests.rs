@@ -332,6 +332,7 @@ impl Driver {
                 Ok(()) => info!("re-authenticated"),
                 Err(e) => warn!(error = %e, "re-authentication failed"),
             },
+            S::StoreError { error } => self.emit(Event::StoreError { error: Error::Io(error) }),
         }
     }
 
