@@ -140,6 +140,8 @@ struct Shared {
     synced: Mutex<u64>,
     durability: Durability,
     report: RestoreReport,
+    /// A client has taken this store: a second one (from cloned options) is refused.
+    claimed: std::sync::atomic::AtomicBool,
 }
 
 /// An on-disk [`SessionStore`]. Cloning gives another handle onto the same open store.
@@ -395,7 +397,13 @@ impl FileStore {
         if report.corrupt > 0 {
             tracing::warn!(store = %dir.display(), corrupt = report.corrupt, "session store: corrupt records skipped");
         }
-        let shared = Arc::new(Shared { inner: Mutex::new(inner), synced: Mutex::new(0), durability, report });
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(inner),
+            synced: Mutex::new(0),
+            durability,
+            report,
+            claimed: std::sync::atomic::AtomicBool::new(false),
+        });
         if durability == Durability::Batched {
             let weak = Arc::downgrade(&shared);
             std::thread::Builder::new()
@@ -457,6 +465,18 @@ impl FileStore {
             self.sync_upto(upto)?;
         }
         Ok(written.0)
+    }
+
+    /// Take the store for one client; a second client on the same open store is refused, as
+    /// a second process is by the lock.
+    pub(crate) fn claim(&self) -> io::Result<()> {
+        if self.shared.claimed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "this session store is already used by another client; open one store per client",
+            ));
+        }
+        Ok(())
     }
 
     /// The next sequence number the store will hand out (above every restored message).
