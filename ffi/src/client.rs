@@ -300,7 +300,9 @@ impl tether_client {
     /// Frees a client: stops its dispatch thread (waiting for a running callback to return)
     /// and closes its connection without DISCONNECT (so the server publishes the will; call
     /// `tether_client_disconnect` first for a clean end). Messages waiting in the inbox are
-    /// discarded. From inside one of this client's callbacks the free is deferred until the
+    /// discarded. A client with a session store (`tether_options_set_store_path`) also waits
+    /// (at most 5 s) for its connection to stop, so that the store is free when this returns
+    /// (provided the options that opened it were freed too). From inside one of this client's callbacks the free is deferred until the
     /// callback returns, and no further callback follows. From another client's callback it
     /// waits like any caller, so two clients' callbacks must not free each other. Calling
     /// with NULL is fine. Must not be called twice, nor while another thread is calling into
@@ -314,6 +316,13 @@ impl tether_client {
             // From the client's own callback this does not wait: the dispatch thread ends
             // after the callback returns.
             shared.dispatcher.join(None);
+            let client = shared.client.as_async();
+            if client.has_store() {
+                // The session store is released when the driver has stopped: wait for it
+                // (bounded), so that a client made next on the same path can open it.
+                client.close();
+                let _ = client.closed().wait(Some(std::time::Duration::from_secs(5)));
+            }
         }
     }
 

@@ -289,6 +289,21 @@ impl AsyncClient {
         self.inner.restored.clone()
     }
 
+    /// True when the client keeps its session in a store ([`MqttOptions::set_store`]). The
+    /// store is released for another client once every handle is dropped and the driver has
+    /// stopped ([`AsyncClient::close`], then [`AsyncClient::closed`]).
+    ///
+    /// ```no_run
+    /// # fn f(client: tether_core::AsyncClient) {
+    /// if client.has_store() {
+    ///     client.close();
+    /// }
+    /// # }
+    /// ```
+    pub fn has_store(&self) -> bool {
+        self.inner.store.is_some()
+    }
+
     /// Hand a prepared publish to the driver through a reserved channel slot. With a store,
     /// the message's record is written first (at the store's durability level) and the slot
     /// filled while the store is locked, so that channel order is the store's order; a
