@@ -11,11 +11,11 @@ use tether_core::{
     TlsOptions,
 };
 
-use tether_core::store::{Durability, FileStore};
 use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
 use crate::cast::{self, Castable, OwnershipBox};
 use crate::properties::tether_properties;
 use crate::result::{tether_result, Failure};
+use tether_core::store::{Durability, FileStore};
 
 /// `tether_options_set_queue_limits`: a full queue makes the publisher wait (the default).
 /// From inside a callback, where waiting could deadlock, publish returns

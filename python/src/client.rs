@@ -170,7 +170,8 @@ impl Client {
         reconnect_max_delay=30.0, max_queued=1_000, max_queued_bytes=16_777_216, queue_overflow="block",
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
-        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535))]
+        quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535, store=None,
+        durability="batched"))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -201,6 +202,8 @@ impl Client {
         ws_headers: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = arg::protocol)] protocol: u8,
         #[pyo3(from_py_with = arg::max_inflight)] max_inflight: u16,
+        store: Option<std::path::PathBuf>,
+        durability: &str,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -232,6 +235,8 @@ impl Client {
                 ws_headers,
                 protocol,
                 max_inflight,
+                store,
+                durability,
             },
         )?;
         Ok(Client {
@@ -245,6 +250,17 @@ impl Client {
     #[getter]
     fn client_id(&self) -> &str {
         &self.shared.client_id
+    }
+
+    /// The deliveries of the messages restored from the session store (`store=`) when the
+    /// client was made, in their original order: what a previous run of the process
+    /// published and did not see completed. Wait for them like any `Delivery`. Empty
+    /// without a store.
+    ///
+    ///     for d in client.restored(): d.wait(10)
+    fn restored(&self, py: Python<'_>) -> PyResult<Vec<Py<Delivery>>> {
+        let restored = self.shared.core.restored_details();
+        restored.into_iter().map(|(d, _, qos)| self.delivery(py, d, qos)).collect()
     }
 
     /// True between a successful `connect()` and `disconnect()` (also while reconnecting).

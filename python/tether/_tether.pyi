@@ -404,9 +404,13 @@ class Client:
         ws_headers: Mapping[str, str] | None = None,
         protocol: int = 5,
         max_inflight: int = 65535,
+        store: str | os.PathLike[str] | None = None,
+        durability: Literal["none", "batched", "always"] = "batched",
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
+    def restored(self) -> list[Delivery]:
+        """Deliveries of the messages restored from the session store, in original order."""
     @property
     def is_connected(self) -> bool: ...
     @property

@@ -149,8 +149,9 @@ struct Inner {
     /// [`MqttOptions::set_store`]: the publishing thread records each QoS 1/2 message here
     /// before `publish` returns.
     store: Option<FileStore>,
-    /// The deliveries of the messages restored from the store, in their original order.
-    restored: Vec<Delivery>,
+    /// The deliveries of the messages restored from the store, in their original order, with
+    /// their topic and QoS.
+    restored: Vec<(Delivery, String, QoS)>,
 }
 
 /// An MQTT 5.0 client for tokio applications.
@@ -245,12 +246,12 @@ impl AsyncClient {
         let auto_topic_alias = options.auto_topic_alias;
         let (stopped_tx, stopped) = completion(|| ());
         let mut driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
-        let restored: Vec<Delivery> = restored_messages
+        let restored: Vec<(Delivery, String, QoS)> = restored_messages
             .into_iter()
-            .map(|(_, token, _, _)| {
+            .map(|(_, token, topic, qos)| {
                 let (done, completion) = completion(closed::<PublishOutcome>);
                 driver.adopt_restored(token, done);
-                Delivery { token, done: completion }
+                (Delivery { token, done: completion }, topic, qos)
             })
             .collect();
         handle.spawn(driver.run());
@@ -286,6 +287,20 @@ impl AsyncClient {
     /// # }
     /// ```
     pub fn restored(&self) -> Vec<Delivery> {
+        self.inner.restored.iter().map(|(d, _, _)| d.clone()).collect()
+    }
+
+    /// [`AsyncClient::restored`] with each message's topic and QoS (for reports, and for the
+    /// faces' delivery objects).
+    ///
+    /// ```no_run
+    /// # fn f(client: tether_core::AsyncClient) {
+    /// for (delivery, topic, qos) in client.restored_details() {
+    ///     println!("{topic} at {qos:?}: token {}", delivery.token());
+    /// }
+    /// # }
+    /// ```
+    pub fn restored_details(&self) -> Vec<(Delivery, String, QoS)> {
         self.inner.restored.clone()
     }
 
