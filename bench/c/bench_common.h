@@ -34,6 +34,7 @@ typedef struct {
     char topic[128];
     long window;
     int protocol; /* MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1) */
+    const char *persist; /* paho-c only: "file" for its file persistence; NULL: none */
 } bench_args;
 
 static void die_usage(const char *msg) {
@@ -75,6 +76,7 @@ static bench_args parse_args(int argc, char **argv, const char *client) {
         else if (!strcmp(k, "--topic")) snprintf(a.topic, sizeof a.topic, "%s", v);
         else if (!strcmp(k, "--window")) a.window = atol(v);
         else if (!strcmp(k, "--protocol")) a.protocol = atoi(v);
+        else if (!strcmp(k, "--persist")) a.persist = v;
         else die_usage("unknown option");
     }
     if (a.port <= 0) die_usage("--port is required");

@@ -24,6 +24,9 @@ pub struct Args {
     pub window: usize,
     /// MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1).
     pub protocol: u8,
+    /// tether only: a session store at this durability ("none", "batched", "always") in a
+    /// fresh temporary directory; empty for the in-memory session.
+    pub store: String,
 }
 
 impl Args {
@@ -43,6 +46,7 @@ impl Args {
             topic: format!("bench/{}", std::process::id()),
             window: 4096,
             protocol: 5,
+            store: String::new(),
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -65,6 +69,7 @@ impl Args {
                 "--topic" => a.topic = val,
                 "--window" => a.window = num(&val)? as usize,
                 "--protocol" => a.protocol = num(&val)? as u8,
+                "--store" => a.store = val,
                 _ => return Err(format!("unknown argument {key}")),
             }
             i += 2;
