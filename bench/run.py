@@ -33,8 +33,8 @@ Environment knobs:
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
   STORE=1          also QoS 1/2 publish with tether's session store at each durability
-                   (tether-rust+store-none|batched|always) and Paho C's file persistence
-                   (paho-c+file); e.g. STORE=1 WORKLOADS=pub_qos1,pub_qos2 BROKERS=tuned
+                   (tether-rust.store-none|batched|always) and Paho C's file persistence
+                   (paho-c.file); e.g. STORE=1 WORKLOADS=pub_qos1,pub_qos2 BROKERS=tuned
   WORKLOADS=a,b    only these workloads (e.g. WORKLOADS=pub_qos1_v311 ROUNDS=1 for the 3.1.1 row)
   BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
                    QUICK: 75)
@@ -164,18 +164,18 @@ def make_clients() -> list[Client]:
 # with STORE=1 (or when named in CLIENTS); references, so they never enter a tether ÷ peer ratio.
 STORE_WORKLOADS = frozenset({"pub_qos1", "pub_qos2"})
 STORE_VARIANTS = {
-    "tether-rust+store-none": "tether-rust",
-    "tether-rust+store-batched": "tether-rust",
-    "tether-rust+store-always": "tether-rust",
-    "paho-c+file": "paho-c",
+    "tether-rust.store-none": "tether-rust",
+    "tether-rust.store-batched": "tether-rust",
+    "tether-rust.store-always": "tether-rust",
+    "paho-c.file": "paho-c",
 }
 
 
 def store_variants() -> list[Client]:
-    out = [Client(f"tether-rust+store-{d}", "reference", f"rust-store-{d}",
+    out = [Client(f"tether-rust.store-{d}", "reference", f"rust-store-{d}",
                   [str(RUST_BIN), "--client", "tether", "--store", d], {"pub"}, only=STORE_WORKLOADS)
            for d in ("none", "batched", "always")]
-    out.append(Client("paho-c+file", "reference", "paho-c-file", [str(C_DIR / "paho_bench"), "--persist", "file"],
+    out.append(Client("paho-c.file", "reference", "paho-c-file", [str(C_DIR / "paho_bench"), "--persist", "file"],
                       {"pub"}, only=STORE_WORKLOADS))
     return out
 

@@ -889,6 +889,34 @@ int tether_client_event_fd(const tether_client *client);
 bool tether_client_is_connected(const tether_client *client);
 
 /**
+ * How many messages were restored from the session store (`tether_options_set_store_path`)
+ * when the client was made: what a previous run published and did not see completed.
+ * Their tokens come from `tether_client_restored_token`; with an on_delivery callback set
+ * before `tether_client_connect`, each is reported there like any publish. 0 without a
+ * store.
+ *
+ * ```c
+ * size_t n = 0;
+ * tether_client_restored_count(client, &n);
+ * ```
+ */
+tether_result tether_client_restored_count(const tether_client *client, size_t *count_out);
+
+/**
+ * The token of restored message `index` (0-based, in original order; below
+ * `tether_client_restored_count`), as on_delivery will report it.
+ * `TETHER_INVALID_ARGUMENT` for an index out of range.
+ *
+ * ```c
+ * uint64_t token;
+ * tether_client_restored_token(client, 0, &token);
+ * ```
+ */
+tether_result tether_client_restored_token(const tether_client *client,
+                                           size_t index,
+                                           uint64_t *token_out);
+
+/**
  * Writes the client's counters to `*stats_out`.
  */
 tether_result tether_client_stats(const tether_client *client, tether_stats *stats_out);

@@ -128,6 +128,38 @@ async fn a_publish_the_store_cannot_record_fails_at_the_call() {
     client.publish("t", QoS::AtLeastOnce, false, "room again").await.unwrap();
 }
 
+/// A corrupt record in the middle of the log: skipped and said (event), the rest restored.
+#[tokio::test]
+async fn corrupt_records_are_skipped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ends = Vec::new();
+    {
+        let store = FileStore::open(dir.path(), Durability::None).unwrap();
+        let client = AsyncClient::new(store_options("corrupt", 1, store.clone()));
+        for i in 0..3 {
+            client.publish("t", QoS::AtLeastOnce, false, format!("m{i}")).await.unwrap();
+            ends.push(store.log_len());
+        }
+        client.close();
+        client.closed().await;
+    }
+    // Flip the last byte of the second message's record.
+    let log = dir.path().join("session.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[ends[1] as usize - 1] ^= 0x55;
+    std::fs::write(&log, bytes).unwrap();
+    let store = FileStore::open(dir.path(), Durability::None).unwrap();
+    assert_eq!(store.restore_report().corrupt, 1);
+    let client = AsyncClient::new(store_options("corrupt", 1, store));
+    assert_eq!(client.restored().len(), 2);
+    let skipped = common::expect_event(&client, T, |e| match e {
+        Event::StoreCorrupt { skipped } => Some(*skipped),
+        _ => None,
+    })
+    .await;
+    assert_eq!(skipped, 1);
+}
+
 // ----- crash test ---------------------------------------------------------------------------
 
 const CHILD_ENV: &str = "TETHER_STORE_CRASH_CHILD";

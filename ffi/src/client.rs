@@ -739,6 +739,55 @@ impl tether_client {
         }
     }
 
+    /// How many messages were restored from the session store (`tether_options_set_store_path`)
+    /// when the client was made: what a previous run published and did not see completed.
+    /// Their tokens come from `tether_client_restored_token`; with an on_delivery callback set
+    /// before `tether_client_connect`, each is reported there like any publish. 0 without a
+    /// store.
+    ///
+    /// ```c
+    /// size_t n = 0;
+    /// tether_client_restored_count(client, &n);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_restored_count(
+        client: *const tether_client,
+        count_out: *mut usize,
+    ) -> tether_result {
+        ffi_boundary! {
+            let n = try_ref!(client).client.as_async().restored().len();
+            write_out!(count_out, n);
+            Ok(())
+        }
+    }
+
+    /// The token of restored message `index` (0-based, in original order; below
+    /// `tether_client_restored_count`), as on_delivery will report it.
+    /// `TETHER_INVALID_ARGUMENT` for an index out of range.
+    ///
+    /// ```c
+    /// uint64_t token;
+    /// tether_client_restored_token(client, 0, &token);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_restored_token(
+        client: *const tether_client,
+        index: usize,
+        token_out: *mut u64,
+    ) -> tether_result {
+        ffi_boundary! {
+            let restored = try_ref!(client).client.as_async().restored();
+            let Some(d) = restored.get(index) else {
+                return Err(Failure::invalid(format!(
+                    "index {index} is beyond the {} restored messages",
+                    restored.len()
+                )));
+            };
+            write_out!(token_out, d.token());
+            Ok(())
+        }
+    }
+
     /// Writes the client's counters to `*stats_out`.
     #[no_mangle]
     pub extern "C" fn tether_client_stats(

@@ -74,6 +74,15 @@ static void test_offline_messages_survive_the_client(void) {
 
     /* Second life on the same path: they come back and go out on connect. */
     pub = store_client(id, dir);
+    size_t restored = 0;
+    CHECK_OK(tether_client_restored_count(pub, &restored));
+    CHECK(restored == N);
+    uint64_t first = 0, last = 0;
+    CHECK_OK(tether_client_restored_token(pub, 0, &first));
+    CHECK_OK(tether_client_restored_token(pub, N - 1, &last));
+    CHECK(first < last);
+    CHECK_RESULT(tether_client_restored_token(pub, N, &last), TETHER_INVALID_ARGUMENT);
+    CHECK_RESULT(tether_client_restored_count(pub, NULL), TETHER_NULL_ARGUMENT);
     CHECK_OK(tether_client_connect(pub, "127.0.0.1", broker_port(), WAIT_MS, NULL));
     CHECK_OK(tether_client_flush(pub, WAIT_MS));
     if (!waiter_wait(&got.w, N, WAIT_MS)) FAIL("received %d of %d", waiter_count(&got.w), N);

@@ -346,7 +346,7 @@ impl Driver {
                 Ok(()) => info!("re-authenticated"),
                 Err(e) => warn!(error = %e, "re-authentication failed"),
             },
-            S::StoreError { error } => self.emit(Event::StoreError { error: Error::Io(error) }),
+            S::StoreError { error } => self.emit(Event::StoreError { error: Error::store(error) }),
         }
     }
 

@@ -200,7 +200,7 @@ pub enum CommandError {
     NotSupported(String),
     /// The session store could not record the message (disk full, I/O error): it was not
     /// accepted.
-    #[error("session store: {0}")]
+    #[error("{0}")]
     Store(String),
 }
 
