@@ -65,7 +65,7 @@ fn adopt_store(store: &FileStore, options: &MqttOptions) -> Result<(), Error> {
             )));
         }
     }
-    store.set_meta(&meta).map_err(|e| Error::store(e))
+    store.set_meta(&meta).map_err(Error::store)
 }
 
 /// The outcome of one publish: resolves when the message is acknowledged (QoS 1: PUBACK,
@@ -346,7 +346,7 @@ impl AsyncClient {
             job.seq = Some(seq);
             permit.send(job);
         };
-        store.accept(record, send).map_err(|e| Error::store(e))
+        store.accept(record, send).map_err(Error::store)
     }
 
     pub fn client_id(&self) -> &str {
