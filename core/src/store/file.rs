@@ -415,20 +415,59 @@ impl FileStore {
 
     /// What opening the store found: messages restored, corrupt records skipped, bytes of a
     /// torn tail cut off.
+    ///
+    /// ```
+    /// use tether_core::store::{Durability, FileStore};
+    /// let dir = std::env::temp_dir().join(format!("tether-doc-report-{}", std::process::id()));
+    /// let store = FileStore::open(&dir, Durability::None)?;
+    /// assert_eq!(store.restore_report().corrupt, 0);
+    /// # drop(store); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn restore_report(&self) -> RestoreReport {
         self.shared.report.clone()
     }
 
+    /// The durability level the store was opened with.
+    ///
+    /// ```
+    /// use tether_core::store::{Durability, FileStore};
+    /// let dir = std::env::temp_dir().join(format!("tether-doc-durability-{}", std::process::id()));
+    /// let store = FileStore::open(&dir, Durability::None)?;
+    /// assert_eq!(store.durability(), Durability::None);
+    /// # drop(store); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn durability(&self) -> Durability {
         self.shared.durability
     }
 
     /// The session metadata last recorded, if any.
+    ///
+    /// ```
+    /// use tether_core::store::{Durability, FileStore};
+    /// let dir = std::env::temp_dir().join(format!("tether-doc-meta-{}", std::process::id()));
+    /// let store = FileStore::open(&dir, Durability::None)?;
+    /// assert!(store.meta().is_none());
+    /// # drop(store); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn meta(&self) -> Option<SessionMeta> {
         lock(&self.shared.inner).meta.clone()
     }
 
     /// Record who the session belongs to (written only when it changed).
+    ///
+    /// ```
+    /// use tether_core::store::{Durability, FileStore};
+    /// let dir = std::env::temp_dir().join(format!("tether-doc-setmeta-{}", std::process::id()));
+    /// let store = FileStore::open(&dir, Durability::None)?;
+    /// let meta = tether_core::store::SessionMeta { client_id: "c".into(), ..Default::default() };
+    /// store.set_meta(&meta)?;
+    /// assert_eq!(store.meta(), Some(meta));
+    /// # drop(store); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_meta(&self, meta: &SessionMeta) -> io::Result<()> {
         let mut inner = lock(&self.shared.inner);
         if inner.meta.as_ref() == Some(meta) {
@@ -480,11 +519,29 @@ impl FileStore {
     }
 
     /// The next sequence number the store will hand out (above every restored message).
+    ///
+    /// ```
+    /// use tether_core::store::{Durability, FileStore};
+    /// let dir = std::env::temp_dir().join(format!("tether-doc-nextseq-{}", std::process::id()));
+    /// let store = FileStore::open(&dir, Durability::None)?;
+    /// assert_eq!(store.next_seq(), 1);
+    /// # drop(store); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn next_seq(&self) -> u64 {
         lock(&self.shared.inner).next_seq
     }
 
     /// Force every record written so far to disk, whatever the durability level.
+    ///
+    /// ```
+    /// use tether_core::store::{Durability, FileStore};
+    /// let dir = std::env::temp_dir().join(format!("tether-doc-sync-{}", std::process::id()));
+    /// let store = FileStore::open(&dir, Durability::None)?;
+    /// store.sync()?;
+    /// # drop(store); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn sync(&self) -> io::Result<()> {
         let upto = lock(&self.shared.inner).written;
         self.sync_upto(upto)
