@@ -7,6 +7,19 @@
 //! those calls can rebuild the engine with [`crate::session::Session::restore`]. There are
 //! [`MemoryStore`] (the reference, for tests) and [`FileStore`] (an append-only log on disk).
 //!
+//! With a store set ([`crate::MqttOptions::set_store`]) a QoS 1/2 message is accepted on the
+//! publishing thread: under the store's lock it takes the next sequence number, its record is
+//! appended and it is handed to the driver's channel (a slot reserved beforehand), so
+//! `publish` returns only once the record is written, and channel order is the store's order.
+//! Waiting instead for the driver to acknowledge each acceptance would cost the blocking
+//! client a thread hand-off per message. The driver appends the later changes (packet
+//! identifier assigned, PUBREC received, completed) before the packets that depend on them
+//! are written. What survives what: every level `write`s a record before `publish` returns,
+//! so everything accepted survives `kill -9` of the process; [`Durability::Batched`] fsyncs
+//! within 10 ms (a power loss loses at most that window); [`Durability::Always`] fsyncs before
+//! `publish` returns (group commit: one fsync for every publisher waiting) and before
+//! PUBREL/PUBREC go out.
+//!
 //! Every method is fallible: a full disk or an I/O error reaches the application as the error
 //! of the `publish` that could not be recorded, or as an event for a later change, never as a
 //! panic or a silent loss.
