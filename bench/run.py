@@ -34,6 +34,9 @@ Environment knobs:
   LAT_RATE=r       messages/s of the paced stream (default 1000)
   IDLE_CLIENTS=k   idle connected clients in one process (default 10000)
   CLIENTS=a,b      only these clients (names as in the report)
+  STORE=1          also QoS 1/2 publish with tether's session store at each durability
+                   (tether-rust.store-none|batched|always) and Paho C's file persistence
+                   (paho-c.file); e.g. STORE=1 WORKLOADS=pub_qos1,pub_qos2 BROKERS=tuned
   WORKLOADS=a,b    only these workloads (e.g. WORKLOADS=pub_qos1_v311 ROUNDS=1 for the 3.1.1 row,
                    WORKLOADS=pub_qos1_tls for the TLS row, ~70 s at 3 rounds)
   BUDGET_S=s       stop starting runs after this many seconds of measuring (default 1500;
@@ -144,9 +147,15 @@ class Client:
     protocols: frozenset = frozenset({4, 5})  # MQTT protocol levels it runs (--protocol)
     tls: bool = True  # runs the TLS workloads (--tls-ca)
     tls_command: list[str] | None = None  # the program for TLS workloads, when not `command`
+    only: frozenset = frozenset()  # when set, only these workload names (the store variants)
 
     def runs(self, w: Workload) -> bool:
-        return w.kind in self.workloads and w.protocol in self.protocols and (self.tls or not w.tls)
+        return (
+            w.kind in self.workloads
+            and w.protocol in self.protocols
+            and (self.tls or not w.tls)
+            and (not self.only or w.name in self.only)
+        )
 
     def command_for(self, w: Workload) -> list[str]:
         return self.tls_command if w.tls and self.tls_command else self.command
@@ -167,7 +176,29 @@ def make_clients() -> list[Client]:
         Client("paho-mqtt", "peer", "paho-mqtt", [str(PEER_VENV_PY), str(BENCH / "python" / "bench_paho.py")], no_idle),
         # MQTT 5 over plain TCP only: a reference, not a peer, so it sits out the 3.1.1 and TLS rows.
         Client("raw-c", "reference", "raw", [str(C_DIR / "raw_bench")], {"pub"}, protocols=frozenset({5}), tls=False),
+        *store_variants(),
     ]
+
+
+# Durable sessions (issue 14): QoS 1/2 publishing with tether's file store at each durability
+# level and with Paho C's file persistence, beside the in-memory runs of the same round. Only
+# with STORE=1 (or when named in CLIENTS); references, so they never enter a tether ÷ peer ratio.
+STORE_WORKLOADS = frozenset({"pub_qos1", "pub_qos2"})
+STORE_VARIANTS = {
+    "tether-rust.store-none": "tether-rust",
+    "tether-rust.store-batched": "tether-rust",
+    "tether-rust.store-always": "tether-rust",
+    "paho-c.file": "paho-c",
+}
+
+
+def store_variants() -> list[Client]:
+    out = [Client(f"tether-rust.store-{d}", "reference", f"rust-store-{d}",
+                  [str(RUST_BIN), "--client", "tether", "--store", d], {"pub"}, only=STORE_WORKLOADS)
+           for d in ("none", "batched", "always")]
+    out.append(Client("paho-c.file", "reference", "paho-c-file", [str(C_DIR / "paho_bench"), "--persist", "file"],
+                      {"pub"}, only=STORE_WORKLOADS))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +311,10 @@ def build(clients: dict[str, Client], notes: list[str], no_build: bool) -> None:
     else:
         p.version = out.strip()
 
+    for name, base in STORE_VARIANTS.items():
+        v = clients[name]
+        if not clients[base].available and v.available:
+            v.available, v.note = False, f"skipped: {base} is not available"
     for cl in clients.values():
         if not cl.available:
             notes.append(f"{cl.name}: {cl.note}")
@@ -686,6 +721,9 @@ def main() -> int:
         for c in clients.values():
             if c.name not in keep:
                 c.available, c.note = False, "not selected (CLIENTS)"
+    elif os.environ.get("STORE", "") in ("", "0"):
+        for name in STORE_VARIANTS:
+            clients[name].available, clients[name].note = False, "not selected (STORE=1 runs the session-store variants)"
 
     TARGET.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -135,6 +135,24 @@
 #define TETHER_SESSION_NEVER_EXPIRES UINT32_MAX
 
 /**
+ * `tether_options_set_store_path`: records are written to the operating system before
+ * publish returns, never fsynced: they survive the process being killed, not a power loss.
+ */
+#define TETHER_DURABILITY_NONE 0
+
+/**
+ * `tether_options_set_store_path`: as NONE, plus an fsync in the background every 10 ms: a
+ * power loss loses at most that window (the recommended level).
+ */
+#define TETHER_DURABILITY_BATCHED 1
+
+/**
+ * `tether_options_set_store_path`: publish of QoS 1/2 returns once its record is fsynced
+ * (concurrent publishers share one fsync): survives power loss.
+ */
+#define TETHER_DURABILITY_ALWAYS 2
+
+/**
  * Payload Format Indicator (byte, 0 or 1): PUBLISH, will.
  */
 #define TETHER_PROP_PAYLOAD_FORMAT_INDICATOR 1
@@ -503,7 +521,8 @@ typedef struct tether_message tether_message;
  * `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
  * `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`, `tether_options_set_ws_header`,
  * `tether_options_set_tls_ca_pem`, `tether_options_set_tls_client_cert_pem`,
- * `tether_options_set_proxy`, `tether_options_set_protocol_version`.
+ * `tether_options_set_proxy`, `tether_options_set_protocol_version`,
+ * `tether_options_set_store_path`.
  */
 typedef struct tether_options tether_options;
 
@@ -666,7 +685,9 @@ tether_result tether_client_new(const tether_options *options, tether_client **c
  * Frees a client: stops its dispatch thread (waiting for a running callback to return)
  * and closes its connection without DISCONNECT (so the server publishes the will; call
  * `tether_client_disconnect` first for a clean end). Messages waiting in the inbox are
- * discarded. From inside one of this client's callbacks the free is deferred until the
+ * discarded. A client with a session store (`tether_options_set_store_path`) also waits
+ * (at most 5 s) for its connection to stop, so that the store is free when this returns
+ * (provided the options that opened it were freed too). From inside one of this client's callbacks the free is deferred until the
  * callback returns, and no further callback follows. From another client's callback it
  * waits like any caller, so two clients' callbacks must not free each other. Calling
  * with NULL is fine. Must not be called twice, nor while another thread is calling into
@@ -880,6 +901,34 @@ int tether_client_event_fd(const tether_client *client);
 bool tether_client_is_connected(const tether_client *client);
 
 /**
+ * How many messages were restored from the session store (`tether_options_set_store_path`)
+ * when the client was made: what a previous run published and did not see completed.
+ * Their tokens come from `tether_client_restored_token`; with an on_delivery callback set
+ * before `tether_client_connect`, each is reported there like any publish. 0 without a
+ * store.
+ *
+ * ```c
+ * size_t n = 0;
+ * tether_client_restored_count(client, &n);
+ * ```
+ */
+tether_result tether_client_restored_count(const tether_client *client, size_t *count_out);
+
+/**
+ * The token of restored message `index` (0-based, in original order; below
+ * `tether_client_restored_count`), as on_delivery will report it.
+ * `TETHER_INVALID_ARGUMENT` for an index out of range.
+ *
+ * ```c
+ * uint64_t token;
+ * tether_client_restored_token(client, 0, &token);
+ * ```
+ */
+tether_result tether_client_restored_token(const tether_client *client,
+                                           size_t index,
+                                           uint64_t *token_out);
+
+/**
  * Writes the client's counters to `*stats_out`.
  */
 tether_result tether_client_stats(const tether_client *client, tether_stats *stats_out);
@@ -1041,6 +1090,25 @@ tether_result tether_options_set_reconnect(tether_options *options,
                                            bool enabled,
                                            uint32_t min_delay_ms,
                                            uint32_t max_delay_ms);
+
+/**
+ * Keep the session on disk in directory `path` (created if missing; copied): a QoS 1/2
+ * message is recorded before publish returns and delivered even if the process is
+ * killed (QoS 2 exactly once). A client made on the same path later restores what was
+ * not finished, resumes the session (set a session expiry interval) and resends it.
+ * `durability` is `TETHER_DURABILITY_NONE`, `_BATCHED` or `_ALWAYS`. The store is
+ * opened (and locked) now: `TETHER_IO` when it cannot be, when another process holds
+ * it, or when it was written by a newer tether (`tether_last_error()` says which). One
+ * store serves one client: a second client made from these options fails to connect.
+ *
+ * ```c
+ * tether_options_set_session_expiry_interval(options, 3600);
+ * tether_options_set_store_path(options, "/var/lib/sensor-1", TETHER_DURABILITY_BATCHED);
+ * ```
+ */
+tether_result tether_options_set_store_path(tether_options *options,
+                                            const char *path,
+                                            uint8_t durability);
 
 /**
  * Limits of the send queue (messages accepted but not yet in flight, for example while

@@ -35,6 +35,7 @@ typedef struct {
     long window;
     int protocol; /* MQTT protocol level: 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1) */
     const char *tls_ca; /* TLS to host:port trusting the CAs of this PEM file; NULL: plain TCP */
+    const char *persist; /* paho-c only: "file" for its file persistence; NULL: none */
 } bench_args;
 
 static void die_usage(const char *msg) {
@@ -77,6 +78,7 @@ static bench_args parse_args(int argc, char **argv, const char *client) {
         else if (!strcmp(k, "--window")) a.window = atol(v);
         else if (!strcmp(k, "--protocol")) a.protocol = atoi(v);
         else if (!strcmp(k, "--tls-ca")) a.tls_ca = v;
+        else if (!strcmp(k, "--persist")) a.persist = v;
         else die_usage("unknown option");
     }
     if (a.port <= 0) die_usage("--port is required");

@@ -113,6 +113,15 @@ static void on_lost(void *ctx, char *cause) {
     fprintf(stderr, "paho: connection lost: %s\n", cause ? cause : "?");
 }
 
+/* The --persist file directory, removed at exit (Paho leaves its empty per-client folder). */
+static char persist_dir[64];
+
+static void remove_persist_dir(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", persist_dir);
+    if (system(cmd) != 0) fprintf(stderr, "paho: could not remove %s\n", persist_dir);
+}
+
 static int make_client(const bench_args *a, const char *id, void *msg_ctx, MQTTAsync *out, char *err, size_t errlen) {
     char uri[128];
     snprintf(uri, sizeof uri, "%s://%s:%d", a->tls_ca ? "ssl" : "tcp", a->host, a->port);
@@ -123,7 +132,22 @@ static int make_client(const bench_args *a, const char *id, void *msg_ctx, MQTTA
     }
     /* Applies while connected too: room for every outstanding publish. */
     co.maxBufferedMessages = (int)a->window + 16;
-    int rc = MQTTAsync_createWithOptions(out, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    /* --persist file: Paho's file persistence (one file per message, written with fopen/fwrite/
+     * fclose, no fsync) in a fresh directory, beside tether's session store in the benchmark. */
+    int persistence = MQTTCLIENT_PERSISTENCE_NONE;
+    if (a->persist && !strcmp(a->persist, "file")) {
+        if (!persist_dir[0]) {
+            snprintf(persist_dir, sizeof persist_dir, "/tmp/paho-bench-persist-XXXXXX");
+            if (!mkdtemp(persist_dir)) {
+                snprintf(err, errlen, "mkdtemp failed");
+                return -1;
+            }
+            atexit(remove_persist_dir);
+        }
+        persistence = MQTTCLIENT_PERSISTENCE_DEFAULT;
+    }
+    int rc = MQTTAsync_createWithOptions(out, uri, id, persistence,
+                                         persistence == MQTTCLIENT_PERSISTENCE_DEFAULT ? persist_dir : NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "create: %d", rc);
         return -1;

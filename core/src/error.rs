@@ -101,7 +101,27 @@ fn suffix(reason_string: &Option<String>) -> String {
     reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
 }
 
+/// How a session store failure starts its message ([`Error::store`]).
+const STORE_PREFIX: &str = "session store: ";
+
 impl Error {
+    /// A session store failure (disk full, I/O error): an [`Error::Io`] whose message says
+    /// it came from the store, so that faces can tell it from a network error.
+    ///
+    /// ```
+    /// let e = tether_core::Error::store("no space left on device");
+    /// assert!(e.is_store());
+    /// assert_eq!(e.to_string(), "I/O error: session store: no space left on device");
+    /// ```
+    pub fn store(error: impl std::fmt::Display) -> Error {
+        Error::Io(format!("{STORE_PREFIX}{error}"))
+    }
+
+    /// True for an error made by [`Error::store`].
+    pub fn is_store(&self) -> bool {
+        matches!(self, Error::Io(m) if m.starts_with(STORE_PREFIX))
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
@@ -160,6 +180,7 @@ impl From<CommandError> for Error {
             CommandError::NotSupported(m) => Error::NotSupported(m),
             e @ CommandError::QueueFull { .. } => Error::QueueFull(e.to_string()),
             CommandError::NotConnected => Error::NotConnected,
+            CommandError::Store(m) => Error::store(m),
         }
     }
 }

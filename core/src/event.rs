@@ -79,6 +79,13 @@ pub enum Event {
     /// or 403 ([`crate::Error::Proxy`]); `connect` starts again.
     /// (A CONNACK refusal is told by [`Event::Disconnected`] instead.)
     ReconnectStopped { error: crate::Error },
+    /// The session store ([`crate::MqttOptions::set_store`]) could not record a change after
+    /// the message was accepted (disk full, I/O error): a crash from now on may lose or
+    /// repeat what it concerned. A publish whose own record fails fails at the call instead.
+    StoreError { error: crate::Error },
+    /// Opening the session store found records it could not read: they were skipped and the
+    /// rest restored.
+    StoreCorrupt { skipped: usize },
 }
 
 /// One completed publish in [`Event::PublishesComplete`].

@@ -9,6 +9,7 @@ use crate::codec::{validate_topic_name, ConnectProperties, LastWill, ProtocolVer
 use crate::driver::backoff::ReconnectPolicy;
 use crate::driver::transport::ServerAddr;
 use crate::session::{Authenticator, OverflowPolicy, QueueLimits, QuotaRetry, SessionLostPolicy};
+use crate::store::FileStore;
 use crate::validate::{self, Range};
 use crate::{Error, ProxyOptions, TlsOptions};
 
@@ -72,6 +73,8 @@ pub struct MqttOptions {
     pub(crate) protocol: ProtocolVersion,
     pub(crate) max_inflight: u16,
     pub(crate) follow_server_references: bool,
+    /// [`MqttOptions::set_store`]: where the session lives between process runs.
+    pub(crate) store: Option<FileStore>,
 }
 
 impl std::fmt::Debug for MqttOptions {
@@ -87,6 +90,7 @@ impl std::fmt::Debug for MqttOptions {
             .field("queue", &self.queue)
             .field("protocol", &self.protocol)
             .field("proxy", &self.proxy)
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +129,7 @@ impl MqttOptions {
             protocol: ProtocolVersion::V5,
             max_inflight: u16::MAX,
             follow_server_references: true,
+            store: None,
         }
     }
 
@@ -474,6 +479,29 @@ impl MqttOptions {
     /// Also report every completed publish as [`crate::Event::PublishComplete`].
     pub fn set_delivery_events(&mut self, enabled: bool) -> &mut Self {
         self.delivery_events = enabled;
+        self
+    }
+
+    /// Keep the session on disk: a QoS 1 or 2 message is recorded in `store` before
+    /// `publish` returns, so it is delivered even if the process is killed at any moment
+    /// (QoS 2 exactly once). A client started on the same store restores the queued and
+    /// in-flight messages in their original order ([`AsyncClient::restored`] hands out
+    /// their deliveries), connects with Clean Start 0 and resends them with DUP once the
+    /// server has the session ([MQTT-4.4.0-1]), or follows [`MqttOptions::set_on_session_lost`]
+    /// if it has not. Set a session expiry interval, or the server forgets the session at every
+    /// disconnect. One store serves one client at a time.
+    ///
+    /// ```no_run
+    /// use tether_core::store::{Durability, FileStore};
+    /// use tether_core::MqttOptions;
+    /// let mut options = MqttOptions::new("sensor-1", "127.0.0.1", 1883);
+    /// options.set_session_expiry_interval(3600).set_store(FileStore::open("/var/lib/sensor-1", Durability::Batched)?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// [`AsyncClient::restored`]: crate::AsyncClient::restored
+    pub fn set_store(&mut self, store: FileStore) -> &mut Self {
+        self.store = Some(store);
         self
     }
 

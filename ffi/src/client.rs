@@ -300,7 +300,9 @@ impl tether_client {
     /// Frees a client: stops its dispatch thread (waiting for a running callback to return)
     /// and closes its connection without DISCONNECT (so the server publishes the will; call
     /// `tether_client_disconnect` first for a clean end). Messages waiting in the inbox are
-    /// discarded. From inside one of this client's callbacks the free is deferred until the
+    /// discarded. A client with a session store (`tether_options_set_store_path`) also waits
+    /// (at most 5 s) for its connection to stop, so that the store is free when this returns
+    /// (provided the options that opened it were freed too). From inside one of this client's callbacks the free is deferred until the
     /// callback returns, and no further callback follows. From another client's callback it
     /// waits like any caller, so two clients' callbacks must not free each other. Calling
     /// with NULL is fine. Must not be called twice, nor while another thread is calling into
@@ -314,6 +316,13 @@ impl tether_client {
             // From the client's own callback this does not wait: the dispatch thread ends
             // after the callback returns.
             shared.dispatcher.join(None);
+            let client = shared.client.as_async();
+            if client.has_store() {
+                // The session store is released when the driver has stopped: wait for it
+                // (bounded), so that a client made next on the same path can open it.
+                client.close();
+                let _ = client.closed().wait(Some(std::time::Duration::from_secs(5)));
+            }
         }
     }
 
@@ -729,6 +738,55 @@ impl tether_client {
     pub extern "C" fn tether_client_is_connected(client: *const tether_client) -> bool {
         ffi_boundary! {
             try_ref!(client).client.stats().connected
+        }
+    }
+
+    /// How many messages were restored from the session store (`tether_options_set_store_path`)
+    /// when the client was made: what a previous run published and did not see completed.
+    /// Their tokens come from `tether_client_restored_token`; with an on_delivery callback set
+    /// before `tether_client_connect`, each is reported there like any publish. 0 without a
+    /// store.
+    ///
+    /// ```c
+    /// size_t n = 0;
+    /// tether_client_restored_count(client, &n);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_restored_count(
+        client: *const tether_client,
+        count_out: *mut usize,
+    ) -> tether_result {
+        ffi_boundary! {
+            let n = try_ref!(client).client.as_async().restored().len();
+            write_out!(count_out, n);
+            Ok(())
+        }
+    }
+
+    /// The token of restored message `index` (0-based, in original order; below
+    /// `tether_client_restored_count`), as on_delivery will report it.
+    /// `TETHER_INVALID_ARGUMENT` for an index out of range.
+    ///
+    /// ```c
+    /// uint64_t token;
+    /// tether_client_restored_token(client, 0, &token);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_restored_token(
+        client: *const tether_client,
+        index: usize,
+        token_out: *mut u64,
+    ) -> tether_result {
+        ffi_boundary! {
+            let restored = try_ref!(client).client.as_async().restored();
+            let Some(d) = restored.get(index) else {
+                return Err(Failure::invalid(format!(
+                    "index {index} is beyond the {} restored messages",
+                    restored.len()
+                )));
+            };
+            write_out!(token_out, d.token());
+            Ok(())
         }
     }
 

@@ -15,6 +15,7 @@ use crate::boundary::{ffi_boundary, try_bytes, try_mut, try_ref, try_str};
 use crate::cast::{self, Castable, OwnershipBox};
 use crate::properties::tether_properties;
 use crate::result::{tether_result, Failure};
+use tether_core::store::{Durability, FileStore};
 
 /// `tether_options_set_queue_limits`: a full queue makes the publisher wait (the default).
 /// From inside a callback, where waiting could deadlock, publish returns
@@ -37,6 +38,16 @@ pub const TETHER_SESSION_LOST_FAIL: u8 = 1;
 /// Session Expiry Interval meaning "the session never expires".
 pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 
+/// `tether_options_set_store_path`: records are written to the operating system before
+/// publish returns, never fsynced: they survive the process being killed, not a power loss.
+pub const TETHER_DURABILITY_NONE: u8 = 0;
+/// `tether_options_set_store_path`: as NONE, plus an fsync in the background every 10 ms: a
+/// power loss loses at most that window (the recommended level).
+pub const TETHER_DURABILITY_BATCHED: u8 = 1;
+/// `tether_options_set_store_path`: publish of QoS 1/2 returns once its record is fsynced
+/// (concurrent publishers share one fsync): survives power loss.
+pub const TETHER_DURABILITY_ALWAYS: u8 = 2;
+
 /// Client options. Owned by the caller: made by `tether_options_new`, freed by
 /// `tether_options_free`. `tether_client_new` copies them, so one options object can make
 /// many clients and may be freed right after. One object must not be used by two threads at
@@ -58,7 +69,8 @@ pub const TETHER_SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 /// `tether_options_set_tls_ca_file`, `tether_options_set_tls_client_cert`,
 /// `tether_options_set_tls_alpn`, `tether_options_set_tls_verify`, `tether_options_set_ws_header`,
 /// `tether_options_set_tls_ca_pem`, `tether_options_set_tls_client_cert_pem`,
-/// `tether_options_set_proxy`, `tether_options_set_protocol_version`.
+/// `tether_options_set_proxy`, `tether_options_set_protocol_version`,
+/// `tether_options_set_store_path`.
 pub struct tether_options {
     _private: [u8; 0],
 }
@@ -286,6 +298,48 @@ impl tether_options {
             let max_delay = Duration::from_millis(u64::from(max_delay_ms));
             validate::reconnect_delays("min_delay_ms", min_delay, "max_delay_ms", max_delay)?;
             options.mqtt.set_reconnect(ReconnectPolicy { enabled, min_delay, max_delay, ..ReconnectPolicy::default() });
+            Ok(())
+        }
+    }
+
+    /// Keep the session on disk in directory `path` (created if missing; copied): a QoS 1/2
+    /// message is recorded before publish returns and delivered even if the process is
+    /// killed (QoS 2 exactly once). A client made on the same path later restores what was
+    /// not finished, resumes the session (set a session expiry interval) and resends it.
+    /// `durability` is `TETHER_DURABILITY_NONE`, `_BATCHED` or `_ALWAYS`. The store is
+    /// opened (and locked) now: `TETHER_IO` when it cannot be, when another process holds
+    /// it, or when it was written by a newer tether (`tether_last_error()` says which). One
+    /// store serves one client: a second client made from these options fails to connect.
+    ///
+    /// ```c
+    /// tether_options_set_session_expiry_interval(options, 3600);
+    /// tether_options_set_store_path(options, "/var/lib/sensor-1", TETHER_DURABILITY_BATCHED);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_options_set_store_path(
+        options: *mut tether_options,
+        path: *const c_char,
+        durability: u8,
+    ) -> tether_result {
+        ffi_boundary! {
+            let options = try_mut!(options);
+            let path = try_str!(path);
+            let durability = match durability {
+                TETHER_DURABILITY_NONE => Durability::None,
+                TETHER_DURABILITY_BATCHED => Durability::Batched,
+                TETHER_DURABILITY_ALWAYS => Durability::Always,
+                other => {
+                    return Err(Failure::invalid(format!(
+                        "durability {other} is not a TETHER_DURABILITY_* level"
+                    )))
+                }
+            };
+            if path.is_empty() {
+                return Err(Failure::invalid("store path is empty"));
+            }
+            let store = FileStore::open(path, durability)
+                .map_err(|e| Failure::new(tether_result::TETHER_IO, format!("session store {path:?}: {e}")))?;
+            options.mqtt.set_store(store);
             Ok(())
         }
     }

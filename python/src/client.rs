@@ -179,7 +179,7 @@ impl Client {
         on_session_lost="republish", manual_ack=false, receive_maximum=None, max_packet_size=None,
         topic_alias_maximum=None, connect_timeout=10.0, auto_topic_alias=true, quota_retries=5,
         quota_retry_backoff=0.1, tls=None, ws_headers=None, protocol=5, max_inflight=65535, proxy=None,
-        follow_server_references=true))]
+        follow_server_references=true, store=None, durability="batched"))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -212,6 +212,8 @@ impl Client {
         #[pyo3(from_py_with = arg::max_inflight)] max_inflight: u16,
         proxy: Option<&str>,
         follow_server_references: bool,
+        store: Option<std::path::PathBuf>,
+        durability: &str,
     ) -> PyResult<Self> {
         let built = options::build(
             py,
@@ -245,6 +247,8 @@ impl Client {
                 max_inflight,
                 proxy,
                 follow_server_references,
+                store,
+                durability,
             },
         )?;
         Ok(Client {
@@ -258,6 +262,17 @@ impl Client {
     #[getter]
     fn client_id(&self) -> &str {
         &self.shared.client_id
+    }
+
+    /// The deliveries of the messages restored from the session store (`store=`) when the
+    /// client was made, in their original order: what a previous run of the process
+    /// published and did not see completed. Wait for them like any `Delivery`. Empty
+    /// without a store.
+    ///
+    ///     for d in client.restored(): d.wait(10)
+    fn restored(&self, py: Python<'_>) -> PyResult<Vec<Py<Delivery>>> {
+        let restored = self.shared.core.restored_details();
+        restored.into_iter().map(|(d, _, qos)| self.delivery(py, d, qos)).collect()
     }
 
     /// True between a successful `connect()` and `disconnect()` (also while reconnecting).

@@ -235,6 +235,10 @@ pub(crate) fn make(
 
 /// The one mapping from a core error to a Python exception.
 pub(crate) fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
+    if error.is_store() {
+        // The disk, not the network: what Python code expects of a failed write.
+        return pyo3::exceptions::PyOSError::new_err(error.to_string());
+    }
     let c = classes(py);
     let class = match error.kind() {
         ErrorKind::InvalidArgument => &c.invalid_argument,

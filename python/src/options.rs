@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::time::Duration;
+use tether_core::store::{Durability, FileStore};
 
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
@@ -104,6 +105,10 @@ pub(crate) struct ClientArgs<'a, 'py> {
     pub proxy: Option<&'a str>,
     /// Follow a server's redirect (0x9C / 0x9D with a Server Reference).
     pub follow_server_references: bool,
+    /// The directory of the session store, or None for a session in memory only.
+    pub store: Option<std::path::PathBuf>,
+    /// "none", "batched" or "always".
+    pub durability: &'a str,
 }
 
 /// A core client built from `ClientArgs`, and what the face keeps of them.
@@ -146,7 +151,10 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
         max_inflight,
         proxy,
         follow_server_references,
+        store,
+        durability,
     } = args;
+    let durability = durability_level(py, durability)?;
     let mut o = MqttOptions::new(client_id, "127.0.0.1", 1883);
     let mut props = properties.map(|p| p.borrow().to_core()).unwrap_or_default();
     props.session_expiry_interval =
@@ -222,6 +230,18 @@ pub(crate) fn build(py: Python<'_>, args: ClientArgs<'_, '_>) -> PyResult<Built>
     // Anything the checks above left (a will's properties, ...): refused now rather than at
     // connect().
     o.validate().map_err(|e| errors::to_py(py, &e))?;
+    if let Some(path) = store {
+        if path.as_os_str().is_empty() {
+            return Err(errors::invalid_argument(py, "store must be a directory path, not empty"));
+        }
+        // Opened (and locked) last, once every other argument is known to be good: replays
+        // the log off the GIL.
+        let opened = py.detach(|| FileStore::open(&path, durability));
+        let store = opened.map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!("session store {}: {e}", path.display()))
+        })?;
+        o.set_store(store);
+    }
     let core = AsyncClient::with_runtime(o, &tether_core::runtime::shared());
     Ok(Built { core, delivery_events, limits: Limits { max_messages, max_bytes, overflow }, session_expiry })
 }
@@ -240,6 +260,18 @@ fn merge<T: PartialEq + Copy + std::fmt::Display>(
         )),
         (Some(k), _) => Ok(Some(k)),
         (None, p) => Ok(p),
+    }
+}
+
+fn durability_level(py: Python<'_>, s: &str) -> PyResult<Durability> {
+    match s {
+        "none" => Ok(Durability::None),
+        "batched" => Ok(Durability::Batched),
+        "always" => Ok(Durability::Always),
+        other => Err(errors::invalid_argument(
+            py,
+            format!("durability must be 'none', 'batched' or 'always', not {other:?}"),
+        )),
     }
 }
 

@@ -7,9 +7,10 @@ is started per call or per message.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Callable, Union
+from typing import Callable, Literal, Union
 
 from ._tether import (
     Client,
@@ -83,6 +84,8 @@ class AsyncClient:
         max_inflight: int = 65535,
         proxy: str | None = None,
         follow_server_references: bool = True,
+        store: str | os.PathLike[str] | None = None,
+        durability: Literal["none", "batched", "always"] = "batched",
     ) -> None:
         self._client: Client = _async_client(
             client_id,
@@ -114,12 +117,20 @@ class AsyncClient:
             max_inflight=max_inflight,
             proxy=proxy,
             follow_server_references=follow_server_references,
+            store=store,
+            durability=durability,
         )
 
     @property
     def client_id(self) -> str:
         """The client identifier."""
         return self._client.client_id
+
+    def restored(self) -> list[Delivery]:
+        """The deliveries of the messages restored from the session store (``store=``) when
+        the client was made, in their original order: await them to learn what became of what
+        a previous run of the process published. Empty without a store."""
+        return self._client.restored()
 
     @property
     def is_connected(self) -> bool:

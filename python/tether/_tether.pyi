@@ -420,9 +420,13 @@ class Client:
         max_inflight: int = 65535,
         proxy: str | None = None,
         follow_server_references: bool = True,
+        store: str | os.PathLike[str] | None = None,
+        durability: Literal["none", "batched", "always"] = "batched",
     ) -> Self: ...
     @property
     def client_id(self) -> str: ...
+    def restored(self) -> list[Delivery]:
+        """Deliveries of the messages restored from the session store, in original order."""
     @property
     def is_connected(self) -> bool: ...
     @property

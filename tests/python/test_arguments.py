@@ -465,3 +465,22 @@ def test_every_numeric_field_is_listed() -> None:
     assert found == listed
     for names in listed.values():
         assert names <= set(INT_RANGES) | SECONDS_FIELDS
+
+
+@pytest.mark.parametrize("durability", ["", "Batched", "fsync", "sometimes"])
+def test_durability_is_one_of_three(tmp_path: Path, uid: str, durability: str) -> None:
+    with pytest.raises(tether.InvalidArgumentError, match="durability"):
+        tether.Client(uid, store=tmp_path, durability=durability)  # type: ignore[arg-type]
+
+    async def make_async() -> None:
+        tether.AsyncClient(uid, store=tmp_path, durability=durability)  # type: ignore[arg-type]
+
+    with pytest.raises(tether.InvalidArgumentError, match="durability"):
+        asyncio.run(make_async())
+
+
+def test_store_must_be_a_path(uid: str) -> None:
+    with pytest.raises(tether.InvalidArgumentError, match="store"):
+        tether.Client(uid, store="")
+    with pytest.raises(TypeError):
+        tether.Client(uid, store=42)  # type: ignore[arg-type]

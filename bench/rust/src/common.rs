@@ -26,6 +26,9 @@ pub struct Args {
     pub protocol: u8,
     /// TLS (`mqtts://`) to `host:port`, trusting the CA certificates of this PEM file.
     pub tls_ca: Option<String>,
+    /// tether only: a session store at this durability ("none", "batched", "always") in a
+    /// fresh temporary directory; empty for the in-memory session.
+    pub store: String,
 }
 
 impl Args {
@@ -46,6 +49,7 @@ impl Args {
             window: 4096,
             protocol: 5,
             tls_ca: None,
+            store: String::new(),
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -69,6 +73,7 @@ impl Args {
                 "--window" => a.window = num(&val)? as usize,
                 "--protocol" => a.protocol = num(&val)? as u8,
                 "--tls-ca" => a.tls_ca = Some(val),
+                "--store" => a.store = val,
                 _ => return Err(format!("unknown argument {key}")),
             }
             i += 2;

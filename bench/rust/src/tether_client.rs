@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use tether_core::store::{Durability, FileStore};
 use tether_core::{AsyncClient, Event, MqttOptions, ProtocolVersion, QoS, TlsOptions};
 use tokio::time::{sleep_until, timeout_at};
 
@@ -38,7 +39,28 @@ fn options(args: &Args, id: &str) -> Result<MqttOptions, String> {
         // No Receive Maximum on 3.1.1: the same window of 1000 the peers are given.
         o.set_max_inflight(1000);
     }
+    if let Some(durability) = store_durability(&args.store) {
+        // A fresh store per client: the run measures writing, not replaying.
+        let dir = std::env::temp_dir().join(format!("tether-bench-store-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = FileStore::open(&dir, durability).expect("open the session store");
+        o.set_store(store);
+    }
     Ok(o)
+}
+
+fn store_durability(store: &str) -> Option<Durability> {
+    match store {
+        "none" => Some(Durability::None),
+        "batched" => Some(Durability::Batched),
+        "always" => Some(Durability::Always),
+        _ => None,
+    }
+}
+
+/// Remove the store directory of `id` (after the client is gone).
+fn remove_store(id: &str) {
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("tether-bench-store-{id}")));
 }
 
 async fn connect(args: &Args, id: &str) -> Result<AsyncClient, String> {
@@ -122,6 +144,10 @@ async fn publish(args: &Args, deadline: tokio::time::Instant) -> Result<Outcome,
         out.error = Some(format!("incomplete after flush: {s:?}"));
     }
     let _ = c.disconnect().await;
+    c.close();
+    c.closed().await;
+    drop(c);
+    remove_store(&id);
     Ok(out)
 }
 

@@ -22,6 +22,7 @@ use crate::driver::{Control, Counters, DeliveryResult, Driver, PublishJob, Share
 use crate::session::{
     check_topic_alias, v311, validate_publish, CommandError, Config, PublishOutcome, PublishRequest, Session,
 };
+use crate::store::{FileStore, OutgoingState, SessionMeta, StoredMessage};
 use crate::validate;
 use crate::{DeliveryEvents, Error, Event, FlushReport, Message, MqttOptions, Pending, SubscribeOutcome};
 
@@ -43,6 +44,28 @@ pub struct Stats {
     pub deliveries_failed: u64,
     /// Messages published again after the server refused them with 0x97 Quota exceeded.
     pub quota_retries: u64,
+}
+
+/// Check that `store` may hold this client's session, and record who it belongs to.
+fn adopt_store(store: &FileStore, options: &MqttOptions) -> Result<(), Error> {
+    store.claim().map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let meta = SessionMeta {
+        client_id: options.client_id.clone(),
+        server: options.servers.first().map(|s| format!("{s:?}")).unwrap_or_default(),
+        session_expiry: options.properties.session_expiry_interval.unwrap_or(0),
+        protocol: options.protocol.level(),
+    };
+    if let Some(old) = store.meta() {
+        if old.client_id != meta.client_id {
+            // Resuming another client's session would hand its messages to the wrong
+            // session on the server.
+            return Err(Error::InvalidArgument(format!(
+                "the session store holds the session of client {:?}, not {:?}",
+                old.client_id, meta.client_id
+            )));
+        }
+    }
+    store.set_meta(&meta).map_err(Error::store)
 }
 
 /// The outcome of one publish: resolves when the message is acknowledged (QoS 1: PUBACK,
@@ -123,6 +146,12 @@ struct Inner {
     auto_topic_alias: bool,
     /// [`MqttOptions::set_protocol_version`]: on 3.1.1 a 5.0-only request fails at the call.
     protocol: ProtocolVersion,
+    /// [`MqttOptions::set_store`]: the publishing thread records each QoS 1/2 message here
+    /// before `publish` returns.
+    store: Option<FileStore>,
+    /// The deliveries of the messages restored from the store, in their original order, with
+    /// their topic and QoS.
+    restored: Vec<(Delivery, String, QoS)>,
 }
 
 /// An MQTT 5.0 client for tokio applications.
@@ -167,7 +196,7 @@ impl AsyncClient {
     }
 
     fn spawn(options: MqttOptions, handle: &tokio::runtime::Handle) -> Self {
-        let invalid = options.validate().err();
+        let mut invalid = options.validate().err();
         let mut config = Config::new(options.client_id.clone());
         config.clean_start = options.clean_start;
         config.keep_alive = options.keep_alive_secs();
@@ -187,10 +216,28 @@ impl AsyncClient {
         config.protocol = options.protocol;
         config.max_inflight = options.max_inflight;
         let protocol = options.protocol;
-        let session = Session::new(config);
+        let store = options.store.clone();
+        let session = match &store {
+            None => Session::new(config),
+            Some(store) => match adopt_store(store, &options) {
+                // [MQTT-4.1.0-1] the session state outlives the process: queued and in-flight
+                // messages, with their packet identifiers reserved, and incoming QoS 2 ids.
+                Ok(()) => Session::restore(config, Box::new(store.clone())),
+                Err(e) => {
+                    invalid = invalid.or(Some(e));
+                    Session::new(config)
+                }
+            },
+        };
+        let restored_messages = if invalid.is_none() { session.outgoing_messages() } else { Vec::new() };
+        let first_token = session.max_token() + 1;
         let (ptx, prx) = mpsc::channel(options.request_capacity);
         let (ctx, crx) = mpsc::unbounded_channel();
         let (etx, erx) = mpsc::channel(options.event_capacity);
+        if let Some(skipped) = store.as_ref().map(|s| s.restore_report().corrupt).filter(|n| *n > 0) {
+            // Told once at start: the corrupt records were skipped (and logged), the rest restored.
+            let _ = etx.try_send(Event::StoreCorrupt { skipped });
+        }
         let counters = Arc::new(Counters::default());
         let delivery_events =
             if options.delivery_events { DeliveryEvents::Each } else { DeliveryEvents::Off };
@@ -198,23 +245,108 @@ impl AsyncClient {
         let client_id = options.client_id.clone();
         let auto_topic_alias = options.auto_topic_alias;
         let (stopped_tx, stopped) = completion(|| ());
-        let driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
+        let mut driver = Driver::new(session, options, prx, crx, etx, counters.clone(), stopped_tx);
+        let restored: Vec<(Delivery, String, QoS)> = restored_messages
+            .into_iter()
+            .map(|(_, token, topic, qos)| {
+                let (done, completion) = completion(closed::<PublishOutcome>);
+                driver.adopt_restored(token, done);
+                (Delivery { token, done: completion }, topic, qos)
+            })
+            .collect();
         handle.spawn(driver.run());
         AsyncClient {
             inner: Arc::new(Inner {
                 publishes: ptx,
                 controls: ctx,
                 events: tokio::sync::Mutex::new(erx),
-                next_token: AtomicU64::new(1),
-                sent_token: AtomicU64::new(0),
+                next_token: AtomicU64::new(first_token),
+                sent_token: AtomicU64::new(first_token - 1),
                 counters,
                 client_id,
                 stopped,
                 invalid,
                 auto_topic_alias,
                 protocol,
+                store,
+                restored,
             }),
         }
+    }
+
+    /// The deliveries of the messages restored from the session store
+    /// ([`MqttOptions::set_store`]) when the client was created, in their original order:
+    /// await them to learn the outcome of what a previous run of the process published.
+    /// Empty without a store.
+    ///
+    /// ```no_run
+    /// # async fn f(client: tether_core::AsyncClient) {
+    /// for delivery in client.restored() {
+    ///     println!("restored publish {}: {:?}", delivery.token(), delivery.await);
+    /// }
+    /// # }
+    /// ```
+    pub fn restored(&self) -> Vec<Delivery> {
+        self.inner.restored.iter().map(|(d, _, _)| d.clone()).collect()
+    }
+
+    /// [`AsyncClient::restored`] with each message's topic and QoS (for reports, and for the
+    /// faces' delivery objects).
+    ///
+    /// ```no_run
+    /// # fn f(client: tether_core::AsyncClient) {
+    /// for (delivery, topic, qos) in client.restored_details() {
+    ///     println!("{topic} at {qos:?}: token {}", delivery.token());
+    /// }
+    /// # }
+    /// ```
+    pub fn restored_details(&self) -> Vec<(Delivery, String, QoS)> {
+        self.inner.restored.clone()
+    }
+
+    /// True when the client keeps its session in a store ([`MqttOptions::set_store`]). The
+    /// store is released for another client once every handle is dropped and the driver has
+    /// stopped ([`AsyncClient::close`], then [`AsyncClient::closed`]).
+    ///
+    /// ```no_run
+    /// # fn f(client: tether_core::AsyncClient) {
+    /// if client.has_store() {
+    ///     client.close();
+    /// }
+    /// # }
+    /// ```
+    pub fn has_store(&self) -> bool {
+        self.inner.store.is_some()
+    }
+
+    /// Hand a prepared publish to the driver through a reserved channel slot. With a store,
+    /// the message's record is written first (at the store's durability level) and the slot
+    /// filled while the store is locked, so that channel order is the store's order; a
+    /// message the store cannot record is refused here and never queued.
+    fn hand_off(&self, permit: mpsc::Permit<'_, PublishJob>, mut job: PublishJob) -> Result<(), Error> {
+        let Some(store) = &self.inner.store else {
+            permit.send(job);
+            return Ok(());
+        };
+        let token = job.token;
+        let r = &job.request;
+        let publish = (r.qos > QoS::AtMostOnce).then(|| Publish {
+            dup: false,
+            qos: r.qos,
+            retain: r.retain,
+            topic: r.topic.clone(),
+            packet_id: None,
+            properties: r.properties.clone(),
+            payload: r.payload.clone(),
+        });
+        let record = move |seq| {
+            publish.map(|publish| StoredMessage { seq, token, publish, state: OutgoingState::Queued })
+        };
+        let send = move |seq| {
+            job.seq = Some(seq);
+            permit.send(job);
+        };
+        store.accept(record, send).map_err(Error::store)
     }
 
     pub fn client_id(&self) -> &str {
@@ -313,7 +445,8 @@ impl AsyncClient {
         properties: PublishProperties,
     ) -> Result<Delivery, Error> {
         let (job, delivery) = self.prepare(topic.into(), qos, retain, payload.into(), properties)?;
-        self.inner.publishes.send(job).await.map_err(|_| Error::Closed)?;
+        let permit = self.inner.publishes.reserve().await.map_err(|_| Error::Closed)?;
+        self.hand_off(permit, job)?;
         self.sent(delivery.token);
         Ok(delivery)
     }
@@ -338,12 +471,13 @@ impl AsyncClient {
         properties: PublishProperties,
     ) -> Result<Delivery, Error> {
         let (job, delivery) = self.prepare(topic.into(), qos, retain, payload.into(), properties)?;
-        self.inner.publishes.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
+        let permit = self.inner.publishes.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => {
                 Error::QueueFull("the client cannot take the message without waiting".into())
             }
-            mpsc::error::TrySendError::Closed(_) => Error::Closed,
+            mpsc::error::TrySendError::Closed(()) => Error::Closed,
         })?;
+        self.hand_off(permit, job)?;
         self.sent(delivery.token);
         Ok(delivery)
     }
@@ -364,7 +498,7 @@ impl AsyncClient {
         self.check_server_limits(&request)?;
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
         let (done, completion) = completion(closed::<PublishOutcome>);
-        Ok((PublishJob { token, request, done }, Delivery { token, done: completion }))
+        Ok((PublishJob { token, request, done, seq: None }, Delivery { token, done: completion }))
     }
 
     /// Bad input fails at the call: a publish that the server's limits (from the last CONNACK)
@@ -626,14 +760,16 @@ impl Client {
         properties: PublishProperties,
     ) -> Result<Delivery, Error> {
         let (job, delivery) = self.inner.prepare(topic.into(), qos, retain, payload.into(), properties)?;
-        // The channel usually has room; blocking_send sets up a parker on every call.
-        match self.inner.inner.publishes.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(job)) => {
-                self.inner.inner.publishes.blocking_send(job).map_err(|_| Error::Closed)?
+        let publishes = &self.inner.inner.publishes;
+        // The channel usually has room; waiting for a slot sets up a parker on every call.
+        let permit = match publishes.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                crate::completion::block_on(publishes.reserve()).map_err(|_| Error::Closed)?
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
-        }
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Error::Closed),
+        };
+        self.inner.hand_off(permit, job)?;
         self.inner.sent(delivery.token);
         Ok(delivery)
     }

@@ -472,6 +472,13 @@ fn notice(client_id: &str, event: Event) -> Option<Item> {
         Event::ReconnectStopped { error } => {
             (NoticeLevel::Warning, format!("client {client_id:?}: not reconnecting: {error}"))
         }
+        Event::StoreError { error } => (NoticeLevel::Warning, format!("client {client_id:?}: {error}")),
+        Event::StoreCorrupt { skipped } => (
+            NoticeLevel::Warning,
+            format!(
+                "client {client_id:?}: session store: {skipped} corrupt records skipped, the rest restored"
+            ),
+        ),
         _ => return None,
     };
     Some(Item::Notice(Notice { level, text }))

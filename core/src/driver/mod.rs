@@ -578,6 +578,11 @@ impl Driver {
                         warn!(error = %e, "cannot encode an outgoing packet");
                     }
                 }
+                if !wbuf.is_empty() {
+                    // A PUBREL or PUBREC about to go out depends on its record: a store that
+                    // promises durability (Durability::Always) makes it durable first.
+                    self.session.flush_store();
+                }
             }
             while let Some(ev) = self.session.poll_event() {
                 self.on_session_event(ev);

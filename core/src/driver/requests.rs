@@ -27,6 +27,9 @@ pub(crate) struct PublishJob {
     pub token: u64,
     pub request: PublishRequest,
     pub done: Completer<DeliveryResult>,
+    /// Set when the client already wrote the message's record to the session store under
+    /// this sequence number.
+    pub seq: Option<u64>,
 }
 
 /// Requests other than publishes. They travel on their own unbounded channel so that a full
@@ -85,8 +88,12 @@ impl Driver {
 
     /// Hand a publish to the engine.
     pub(super) fn submit(&mut self, job: PublishJob, now: std::time::Instant) {
-        let PublishJob { token, request, done } = job;
-        match self.session.publish(now, token, request) {
+        let PublishJob { token, request, done, seq } = job;
+        let accepted = match seq {
+            Some(seq) => self.session.publish_stored(now, token, seq, request),
+            None => self.session.publish(now, token, request),
+        };
+        match accepted {
             Ok(()) => {
                 self.deliveries.insert(token, Some(done));
             }
@@ -99,6 +106,13 @@ impl Driver {
                 self.complete_flushes();
             }
         }
+    }
+
+    /// Wait with `done` for a message restored from the session store (the client hands its
+    /// [`crate::Delivery`] to the application).
+    pub(crate) fn adopt_restored(&mut self, token: u64, done: Completer<DeliveryResult>) {
+        self.last_token = self.last_token.max(token);
+        self.deliveries.insert(token, Some(done));
     }
 
     pub(super) fn on_control(&mut self, control: Control) {
@@ -332,6 +346,7 @@ impl Driver {
                 Ok(()) => info!("re-authenticated"),
                 Err(e) => warn!(error = %e, "re-authentication failed"),
             },
+            S::StoreError { error } => self.emit(Event::StoreError { error: Error::store(error) }),
         }
     }
 

@@ -238,9 +238,21 @@ impl Session {
     /// Rebuild an engine from what `store` holds (after a process restart): queued messages
     /// wait in order, in-flight ones are sent again (DUP = 1) once the session is resumed, and
     /// the incoming QoS 2 identifiers keep exactly-once delivery.
+    ///
+    /// A store that cannot be read leaves the engine empty and says so with
+    /// [`Event::StoreError`].
     pub fn restore(config: Config, mut store: Box<dyn SessionStore>) -> Self {
-        let StoredSession { messages, incoming_qos2 } = store.load();
+        let (loaded, error) = match store.load() {
+            Ok(loaded) => (loaded, None),
+            Err(e) => (StoredSession::default(), Some(e)),
+        };
+        let StoredSession { messages, incoming_qos2 } = loaded;
         let mut session = Session::with_store(config, store);
+        if let Some(e) = error {
+            session.events.push_back(Event::StoreError { error: format!("session store unreadable: {e}") });
+        }
+        // [MQTT-4.1.0-1] the client keeps its session state (in-flight QoS 1/2 messages and
+        // incoming QoS 2 identifiers) for as long as the session lasts: here across a restart.
         session.expect_session = !messages.is_empty() || !incoming_qos2.is_empty();
         session.incoming = Incoming::restore(incoming_qos2);
         let mut queued = Vec::new();
@@ -269,6 +281,38 @@ impl Session {
         }
         session.queue.push_front_all(queued);
         session
+    }
+
+    /// A change the store could not record: the application hears it as an event (the
+    /// engine carries on in memory; what was lost is what a crash now would lose).
+    fn store_write(&mut self, write: impl FnOnce(&mut dyn SessionStore) -> std::io::Result<()>) {
+        let Some(store) = self.store.as_mut() else { return };
+        if let Err(e) = write(store.as_mut()) {
+            tracing::warn!(error = %e, "session store write failed");
+            self.events.push_back(Event::StoreError { error: e.to_string() });
+        }
+    }
+
+    /// Make the store's records durable before packets that depend on them go out (a no-op
+    /// without a store, or for a store whose durability level defers it). The driver calls it
+    /// before every write to the network.
+    pub fn flush_store(&mut self) {
+        self.store_write(|store| store.flush());
+    }
+
+    /// The outgoing messages the engine holds (restored ones included), in acceptance order:
+    /// (token, topic, QoS).
+    pub fn outgoing_messages(&self) -> Vec<(u64, u64, String, QoS)> {
+        let delayed = self.quota_delayed.iter().map(|(_, m)| m);
+        let mut all: Vec<_> = self
+            .queue
+            .iter()
+            .chain(self.inflight.values())
+            .chain(delayed)
+            .map(|m| (m.seq, m.token, m.publish.topic.clone(), m.publish.qos))
+            .collect();
+        all.sort_unstable_by_key(|m| m.0);
+        all
     }
 
     // ----- getters ------------------------------------------------------------------------
@@ -791,9 +835,7 @@ impl Session {
             // application's messages are never dropped silently.
             self.resend.clear();
             self.incoming.session_discarded();
-            if let Some(store) = self.store.as_mut() {
-                store.clear_incoming();
-            }
+            self.store_write(|store| store.clear_incoming());
             let expected = self.expect_session;
             let (republished, failed) = self.discard_inflight();
             if expected || held_state {
@@ -824,9 +866,8 @@ impl Session {
             match (self.config.on_session_lost, item.state) {
                 (SessionLostPolicy::Republish, _) => {
                     item.make_new();
-                    if let Some(store) = self.store.as_mut() {
-                        store.put_outgoing(&item.to_stored());
-                    }
+                    let stored = item.to_stored();
+                    self.store_write(|store| store.put_outgoing(&stored));
                     republish.push(item);
                 }
                 (SessionLostPolicy::Fail, _) => {
@@ -990,9 +1031,7 @@ impl Session {
         self.stats.messages_in += 1;
         let (ack_id, new_qos2) = self.incoming.delivered(qos, packet_id);
         if new_qos2 {
-            if let Some(store) = self.store.as_mut() {
-                store.put_incoming_qos2(packet_id);
-            }
+            self.store_write(|store| store.put_incoming_qos2(packet_id));
         }
         if self.config.manual_ack {
             self.deliver(publish, Some(ack_id));
@@ -1019,9 +1058,7 @@ impl Session {
     fn on_pubrel(&mut self, rel: PubRel) {
         let known = self.incoming.release(rel.packet_id);
         if known {
-            if let Some(store) = self.store.as_mut() {
-                store.remove_incoming_qos2(rel.packet_id);
-            }
+            self.store_write(|store| store.remove_incoming_qos2(rel.packet_id));
         }
         // [MQTT-4.3.3-11] PUBCOMP with the same identifier; 0x92 when we do not know it.
         let mut comp = PubComp::new(rel.packet_id);

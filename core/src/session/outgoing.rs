@@ -235,9 +235,8 @@ impl Session {
             item.publish.packet_id = Some(id);
             item.state = OutgoingState::AwaitingAck;
             item.sent_epoch = self.epoch;
-            if let Some(store) = self.store.as_mut() {
-                store.put_outgoing(&item.to_stored());
-            }
+            let stored = item.to_stored();
+            self.store_write(|store| store.put_outgoing(&stored));
             self.events.push_back(Event::PacketIdAssigned { token: item.token, packet_id: id });
             self.stats.messages_out += 1;
             self.inflight.insert(id, item);
@@ -305,6 +304,34 @@ impl Session {
     /// [`Command::Publish`](super::Command::Publish), handing the request back when it is refused, so that the caller
     /// can name the message in its report without keeping a copy of every request.
     pub fn publish(&mut self, now: Instant, token: u64, request: PublishRequest) -> Result<(), Box<Refused>> {
+        self.accept(now, token, request, None)
+    }
+
+    /// [`Session::publish`] for a message whose record the caller already wrote to the store
+    /// with sequence number `seq` (the client writes it on the publishing thread, so that the
+    /// message is durable before `publish` returns). A refusal removes the record again.
+    pub fn publish_stored(
+        &mut self,
+        now: Instant,
+        token: u64,
+        seq: u64,
+        request: PublishRequest,
+    ) -> Result<(), Box<Refused>> {
+        let qos = request.qos;
+        let result = self.accept(now, token, request, Some(seq));
+        if result.is_err() && qos > QoS::AtMostOnce {
+            self.store_write(|store| store.remove_outgoing(seq));
+        }
+        result
+    }
+
+    fn accept(
+        &mut self,
+        now: Instant,
+        token: u64,
+        request: PublishRequest,
+        stored_seq: Option<u64>,
+    ) -> Result<(), Box<Refused>> {
         if let Err(error) = validate_publish(&request) {
             return Err(Box::new(Refused { error, request }));
         }
@@ -330,7 +357,7 @@ impl Session {
         let expires_at =
             publish.properties.message_expiry_interval.map(|s| now + Duration::from_secs(s.into()));
         let item = Outgoing {
-            seq: self.next_seq,
+            seq: stored_seq.unwrap_or(self.next_seq),
             token,
             publish,
             state: OutgoingState::Queued,
@@ -354,10 +381,14 @@ impl Session {
                 }
             }
         }
-        self.next_seq += 1;
-        if item.publish.qos > QoS::AtMostOnce {
+        self.next_seq = self.next_seq.max(item.seq + 1);
+        if item.publish.qos > QoS::AtMostOnce && stored_seq.is_none() {
             if let Some(store) = self.store.as_mut() {
-                store.put_outgoing(&item.to_stored());
+                // Not accepted unless recorded: the caller hears the store's error.
+                if let Err(e) = store.put_outgoing(&item.to_stored()) {
+                    let error = CommandError::Store(e.to_string());
+                    return Err(Refused::new(error, item.publish));
+                }
             }
         }
         self.queue.push_back(item);
@@ -367,9 +398,7 @@ impl Session {
     /// Report a publish's end and forget it.
     pub(super) fn finish(&mut self, item: Outgoing, result: Result<PublishOutcome, PublishError>) {
         if item.publish.qos > QoS::AtMostOnce {
-            if let Some(store) = self.store.as_mut() {
-                store.remove_outgoing(item.seq);
-            }
+            self.store_write(|store| store.remove_outgoing(item.seq));
         }
         let failed = result.is_err().then(|| {
             self.stats.deliveries_failed += 1;
@@ -392,9 +421,8 @@ impl Session {
         item.quota_refusals += 1;
         // Not accepted by the server, so a new message: a new packet identifier and DUP = 0.
         item.make_new();
-        if let Some(store) = self.store.as_mut() {
-            store.put_outgoing(&item.to_stored());
-        }
+        let stored = item.to_stored();
+        self.store_write(|store| store.put_outgoing(&stored));
         self.stats.quota_retries += 1;
         self.quota_delayed.push((now + delay, item));
         true
@@ -493,14 +521,14 @@ impl Session {
             );
             return;
         }
+        item.sent_epoch = self.epoch;
         if item.state == OutgoingState::AwaitingAck {
             item.state = OutgoingState::AwaitingComp;
+            // Recorded before PUBREL is queued: a restart then resends PUBREL, never the
+            // PUBLISH the server has already passed on.
             let stored = item.to_stored();
-            if let Some(store) = self.store.as_mut() {
-                store.put_outgoing(&stored);
-            }
+            self.store_write(|store| store.put_outgoing(&stored));
         }
-        item.sent_epoch = self.epoch;
         // [MQTT-4.3.3-4] PUBREL with the same identifier (again, for a repeated PUBREC).
         self.transmit.push_back(Packet::PubRel(PubRel::new(rec.packet_id)));
     }

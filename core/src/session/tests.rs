@@ -1642,3 +1642,53 @@ fn kept_acks_die_with_the_session() {
     h.server(Packet::Publish(server_publish(1, QoS::ExactlyOnce, "t", "new")));
     assert_eq!(messages(&h.take_events()).len(), 1);
 }
+
+/// The same resume as above through the file store, closed and reopened as a restarted
+/// process would: in-flight messages keep their packet identifiers (a new message gets
+/// another), QoS 2 past PUBREC resends PUBREL, not the PUBLISH.
+#[test]
+fn an_engine_rebuilt_from_the_file_store_resumes_with_ids_reserved() {
+    use crate::store::{Durability, FileStore};
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = Config::new("durable-file");
+        c.clean_start = false;
+        c.auto_topic_alias = false;
+        c.properties.session_expiry_interval = Some(SESSION_NEVER_EXPIRES);
+        c
+    };
+    let mut h = Harness::new(config());
+    h.s = Session::with_store(config(), Box::new(FileStore::open(dir.path(), Durability::None).unwrap()));
+    h.connect(false);
+    h.publish(1, "a", QoS::AtLeastOnce).unwrap();
+    h.publish(2, "b", QoS::ExactlyOnce).unwrap();
+    let sent = h.take_sent();
+    let ids: Vec<PacketId> = publishes(&sent).iter().map(|p| p.packet_id.unwrap()).collect();
+    h.server(Packet::PubRec(PubRec::new(ids[1])));
+    h.take_sent();
+    drop(h);
+
+    let mut h = Harness::new(config());
+    h.s = Session::restore(config(), Box::new(FileStore::open(dir.path(), Durability::None).unwrap()));
+    assert_eq!(h.s.max_token(), 2);
+    let connect = h.connect(true);
+    // [MQTT-4.4.0-1] Clean Start 0 and the unacknowledged PUBLISH and PUBREL sent again.
+    assert!(!connect.clean_start);
+    h.publish(3, "c", QoS::AtLeastOnce).unwrap();
+    let sent = h.take_sent();
+    let mut order = Vec::new();
+    for p in &sent {
+        match p {
+            // [MQTT-3.3.1-1] DUP on the re-delivery.
+            Packet::Publish(p) => {
+                order.push(format!("P {} dup={} id={}", p.topic, p.dup, p.packet_id.unwrap()))
+            }
+            Packet::PubRel(r) => order.push(format!("REL id={}", r.packet_id)),
+            _ => {}
+        }
+    }
+    assert_eq!(order[..2], [format!("P a dup=true id={}", ids[0]), format!("REL id={}", ids[1])]);
+    let new_id = publishes(&sent).iter().find(|p| p.topic == "c").unwrap().packet_id.unwrap();
+    // [MQTT-2.2.1-3] a restored identifier is still in use: the new message gets another.
+    assert!(!ids.contains(&new_id), "{new_id} collides with a restored id");
+}

@@ -198,6 +198,10 @@ pub enum CommandError {
     /// A feature the protocol version in use lacks (a 5.0-only feature on 3.1.1).
     #[error("{0}")]
     NotSupported(String),
+    /// The session store could not record the message (disk full, I/O error): it was not
+    /// accepted.
+    #[error("{0}")]
+    Store(String),
 }
 
 /// A publish refused at once ([`Session::publish`]), with the request handed back.
@@ -459,6 +463,11 @@ pub enum Event {
     /// An AUTH exchange (re-authentication) finished.
     Reauthenticated {
         result: Result<(), String>,
+    },
+    /// The session store failed to record a change (disk full, I/O error): a crash from now
+    /// on may lose or repeat what it concerned.
+    StoreError {
+        error: String,
     },
 }
 
