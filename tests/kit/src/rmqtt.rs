@@ -156,14 +156,14 @@ impl RmqttBuilder {
                 "[log]\nto = \"file\"\nlevel = \"info\"\ndir = \"{}\"\nfile = \"rmqtt.log\"\n",
                 dir.path().display()
             );
+            // The HTTP API and the counter would bind fixed ports (6060, ...) on every
+            // address: two nodes on one machine would collide.
             let _ = writeln!(
                 conf,
-                "[plugins]\ndir = \"{}/\"\ndefault_startups = [{}]\n{}\n",
+                "[plugins]\ndir = \"{}/\"\ndefault_startups = [{}]\n\
+                 disabled_default_startups = [\"rmqtt-http-api\", \"rmqtt-counter\"]\n",
                 plugins_dir.display(),
                 quoted.join(", "),
-                // The HTTP API and the counter would bind fixed ports (6060, ...) on every
-                // address: two nodes on one machine would collide.
-                "disabled_default_startups = [\"rmqtt-http-api\", \"rmqtt-counter\"]"
             );
             let _ = writeln!(conf, "[listener.tcp.external]");
             let _ = writeln!(conf, "addr = \"127.0.0.1:{port}\"");
