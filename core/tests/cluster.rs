@@ -82,7 +82,7 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     within("publisher connect", publisher.connect()).await.unwrap();
     eprintln!("{mode:?}: connected");
     // Routes reach the other nodes asynchronously: a probe through node 1 must arrive first.
-    probe(&publisher, &sub).await;
+    probe(&publisher, &sub, &nodes).await;
 
     let mut deliveries = Vec::with_capacity(N);
     let mut killed_at = None;
@@ -151,8 +151,9 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
 
 /// A message through the publisher's node must reach the subscriber's node before the
 /// stream starts (the cluster spreads subscriptions asynchronously); bounded.
-async fn probe(publisher: &AsyncClient, sub: &AsyncClient) {
-    for attempt in 0..100 {
+async fn probe(publisher: &AsyncClient, sub: &AsyncClient, nodes: &[Rmqtt]) {
+    // A raft cluster may take a while to elect its leader and spread routes: up to ~60 s.
+    for attempt in 0..300 {
         let d = within(
             "probe publish",
             publisher.publish("cl/probe", QoS::AtLeastOnce, false, attempt.to_string()),
@@ -174,7 +175,12 @@ async fn probe(publisher: &AsyncClient, sub: &AsyncClient) {
             return;
         }
     }
-    panic!("no message crossed the cluster within 100 probes");
+    let logs: Vec<String> =
+        nodes.iter().map(|n| n.log().lines().rev().take(15).collect::<Vec<_>>().join("\n")).collect();
+    panic!(
+        "no message crossed the cluster within 300 probes; node logs (last lines first):\n{}",
+        logs.join("\n---\n")
+    );
 }
 
 /// Every message accounted for: each delivery ended (completed, or failed with an error the
@@ -193,8 +199,12 @@ fn accounted_for(f: &Figures) {
     }
 }
 
+/// Not run by `make test-interop` (see tests/interop/README.md): after a node is killed, the
+/// broadcast cluster's survivors stop reading their clients' sockets while they wait for the
+/// dead node (measured: acknowledgements resumed after 45 s once, and not within 4 minutes
+/// another time, with `node_grpc_client_timeout` at 5 s). Run it by name to measure again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs rmqttd: make test-interop"]
+#[ignore = "rmqtt's broadcast cluster stalls for minutes after a node dies; run by name"]
 async fn broadcast_cluster_publisher_node_killed() {
     accounted_for(&publisher_node_killed(ClusterMode::Broadcast).await);
 }
@@ -203,4 +213,90 @@ async fn broadcast_cluster_publisher_node_killed() {
 #[ignore = "needs rmqttd: make test-interop"]
 async fn raft_cluster_publisher_node_killed() {
     accounted_for(&publisher_node_killed(ClusterMode::Raft).await);
+}
+
+/// The subscriber is on node 1, the publisher on node 3; node 1 is killed while QoS 1/2
+/// messages stream. The subscriber moves to node 2; where the cluster kept no session for it
+/// (`SessionLost`), the application subscribes again, as a real one would. Messages the
+/// cluster routed to the dead node in the gap are the broker's loss and are counted; every
+/// message published after the subscriber is back arrives, QoS 2 exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs rmqttd: make test-interop"]
+async fn raft_cluster_subscriber_node_killed() {
+    const N: usize = 300;
+    let mut nodes = cluster(ClusterMode::Raft);
+    let sub = AsyncClient::new(on_cluster("cl-sub2", &nodes, 0));
+    within("subscriber connect", sub.connect()).await.unwrap();
+    within("subscribe", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
+    let publisher = AsyncClient::new(on_cluster("cl-pub2", &nodes, 2));
+    within("publisher connect", publisher.connect()).await.unwrap();
+    probe(&publisher, &sub, &nodes).await;
+
+    // First batch, with the kill in the middle of it.
+    let mut first = Vec::new();
+    for i in 0..N {
+        let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
+        first.push(within("publish", publisher.publish("cl/a", qos, false, i.to_string())).await.unwrap());
+        if i == N / 3 {
+            nodes[0].kill();
+        }
+    }
+    let killed_at = Instant::now();
+    let mut lost_session = false;
+    // Messages that came before the subscriber noticed the kill count too.
+    let mut early = Vec::new();
+    let (resume_ms, present) = expect_event(&sub, T, |e| match e {
+        Event::SessionLost { .. } => {
+            lost_session = true;
+            None
+        }
+        Event::Message(m) => {
+            early.push(m.clone());
+            None
+        }
+        Event::Connected(ack) => Some((killed_at.elapsed().as_millis(), ack.session_present)),
+        _ => None,
+    })
+    .await;
+    if !present {
+        within("subscribe again", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
+    }
+    for d in first {
+        within("first batch delivered", d).await.expect("the publisher's node lives");
+    }
+    // Second batch: after the subscriber is back, nothing may be missing.
+    let mut second = Vec::new();
+    for i in 0..N {
+        let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
+        second.push(within("publish", publisher.publish("cl/b", qos, false, i.to_string())).await.unwrap());
+    }
+    for d in second {
+        within("second batch delivered", d).await.unwrap();
+    }
+    let d = within("end", publisher.publish("cl/end", QoS::AtLeastOnce, false, "end")).await.unwrap();
+    within("end delivered", d).await.unwrap();
+    let mut got = early;
+    got.extend(messages_until(&sub, T, |m| m.topic == "cl/end").await);
+    let count = |topic: &str| {
+        let mut c: HashMap<usize, usize> = HashMap::new();
+        for m in got.iter().filter(|m| m.topic == topic) {
+            *c.entry(number(m)).or_default() += 1;
+        }
+        c
+    };
+    let (a, b) = (count("cl/a"), count("cl/b"));
+    let lost_first = N - a.len();
+    let dup_q2 = |c: &HashMap<usize, usize>| c.iter().filter(|(i, n)| *i % 2 == 1 && **n > 1).count();
+    eprintln!(
+        "FIGURES subscriber_node_killed Raft: resume {resume_ms} ms, session present {present}, \
+         session lost event {lost_session}, first batch {} of {N} arrived ({lost_first} lost in the gap), \
+         QoS 2 twice {} / {}, second batch {} of {N}",
+        a.len(),
+        dup_q2(&a),
+        dup_q2(&b),
+        b.len()
+    );
+    assert_eq!(present, !lost_session, "SessionLost exactly when the session was not present");
+    assert_eq!(b.len(), N, "published after the subscriber was back, all must arrive");
+    assert_eq!(dup_q2(&a) + dup_q2(&b), 0, "QoS 2 exactly once to the subscriber");
 }
