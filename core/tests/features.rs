@@ -1,8 +1,9 @@
 #![allow(clippy::disallowed_methods)]
 //! MQTT 5.0 features against a real mosquitto 2.0: the blocking API, retained messages, wills
-//! (with and without delay), shared subscriptions, no-local, subscription identifiers, user
-//! properties, request/response, server-assigned client identifiers, unsubscribe, bad input
-//! refused at the call and PUBACK/PUBREC reason codes of 0x80 and above.
+//! (with and without delay), no-local, subscription identifiers, user properties,
+//! server-assigned client identifiers, unsubscribe, bad input refused at the call and
+//! PUBACK/PUBREC reason codes of 0x80 and above. Shared subscriptions and request/response
+//! run on mosquitto and rmqtt alike in interop.rs.
 
 mod common;
 
@@ -242,37 +243,6 @@ async fn delayed_will_is_not_sent_when_the_client_reconnects_within_the_delay() 
 // ----- subscriptions -----------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shared_subscription_splits_messages_between_members() {
-    let broker = Broker::start();
-    let members = [connected("share-1", broker.port()).await, connected("share-2", broker.port()).await];
-    for (i, m) in members.iter().enumerate() {
-        let codes = m.subscribe("$share/g/share/t", QoS::AtLeastOnce).await.unwrap();
-        assert_eq!(codes, vec![SubAckReasonCode::GrantedQoS1]);
-        m.subscribe(format!("share/end/{i}"), QoS::AtLeastOnce).await.unwrap();
-    }
-    let publisher = connected("share-pub", broker.port()).await;
-    const N: usize = 40;
-    for i in 0..N {
-        publish1(&publisher, "share/t", &i.to_string()).await;
-    }
-    for i in 0..members.len() {
-        publish1(&publisher, &format!("share/end/{i}"), "end").await;
-    }
-    let mut all = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let end = format!("share/end/{i}");
-        let got = messages_until(m, T, |msg| msg.topic == end).await;
-        let mine: Vec<usize> = payloads(&got[..got.len() - 1]).iter().map(|p| p.parse().unwrap()).collect();
-        // 4.8.2: each message goes to one member of the group; both members get a part.
-        assert!(!mine.is_empty(), "member {i} got nothing");
-        all.extend(mine);
-    }
-    all.sort_unstable();
-    assert_eq!(all, (0..N).collect::<Vec<_>>(), "together all, none twice");
-    publisher.disconnect().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_local_subscription_does_not_receive_own_publishes() {
     let broker = Broker::start();
     let me = connected("nl-me", broker.port()).await;
@@ -345,65 +315,6 @@ async fn user_properties_round_trip_in_order() {
     assert_eq!(got[0].properties.content_type.as_deref(), Some("text/plain"));
     assert_eq!(got[0].properties.payload_format_indicator, Some(1));
     publisher.disconnect().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_response_with_response_topic_and_correlation_data() {
-    let broker = Broker::start();
-    let responder = connected("rr-responder", broker.port()).await;
-    responder.subscribe("rr/requests", QoS::AtLeastOnce).await.unwrap();
-    let requester = connected("rr-requester", broker.port()).await;
-    requester.subscribe("rr/replies/requester", QoS::AtLeastOnce).await.unwrap();
-
-    let mut pending = Vec::new();
-    for i in 0..3u8 {
-        let properties = PublishProperties {
-            response_topic: Some("rr/replies/requester".into()),
-            correlation_data: Some(Bytes::from(vec![0xC0, i])),
-            ..Default::default()
-        };
-        let d = requester
-            .publish_with_properties("rr/requests", QoS::AtLeastOnce, false, format!("q{i}"), properties)
-            .await
-            .unwrap();
-        pending.push(d);
-    }
-    for d in pending {
-        done(d).await;
-    }
-    // The responder answers each request on its Response Topic with its Correlation Data:
-    // [MQTT-3.3.2-15]/[MQTT-3.3.2-16] both are forwarded unaltered.
-    for request in messages(&responder, 3, T).await {
-        let reply_to = request.properties.response_topic.clone().expect("response topic");
-        let properties = PublishProperties {
-            correlation_data: request.properties.correlation_data.clone(),
-            ..Default::default()
-        };
-        let answer = format!("answer-to-{}", String::from_utf8_lossy(&request.payload));
-        let d = responder
-            .publish_with_properties(reply_to, QoS::AtLeastOnce, false, answer, properties)
-            .await
-            .unwrap();
-        done(d).await;
-    }
-    let replies = messages(&requester, 3, T).await;
-    let seen: Vec<(String, Vec<u8>)> = replies
-        .iter()
-        .map(|m| {
-            let corr = m.properties.correlation_data.clone().expect("correlation data");
-            (String::from_utf8_lossy(&m.payload).into_owned(), corr.to_vec())
-        })
-        .collect();
-    assert_eq!(
-        seen,
-        vec![
-            ("answer-to-q0".into(), vec![0xC0, 0]),
-            ("answer-to-q1".into(), vec![0xC0, 1]),
-            ("answer-to-q2".into(), vec![0xC0, 2]),
-        ]
-    );
-    requester.disconnect().await.unwrap();
-    responder.disconnect().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{connected, messages, messages_until, options, payloads};
 use tether_core::{
-    AsyncClient, Event, LastWill, PublishProperties, QoS, RetainHandling, SubscribeProperties, Subscription,
+    AsyncClient, Event, LastWill, PublishProperties, QoS, RetainHandling, SubAckReasonCode, SubscribeProperties,
+    Subscription,
     SubscriptionOptions, WillProperties, SESSION_NEVER_EXPIRES,
 };
 use tether_testkit::{Broker, FaultProxy, Rmqtt};
@@ -384,7 +385,8 @@ async fn shared_subscriptions(kind: Kind) {
     let server = Server::start(kind);
     let members = [connected("share-1", server.port()).await, connected("share-2", server.port()).await];
     for (i, m) in members.iter().enumerate() {
-        m.subscribe("$share/g/share/t", QoS::AtLeastOnce).await.unwrap();
+        let codes = m.subscribe("$share/g/share/t", QoS::AtLeastOnce).await.unwrap();
+        assert_eq!(codes, vec![SubAckReasonCode::GrantedQoS1], "{kind:?}");
         m.subscribe(format!("share/end/{i}"), QoS::AtLeastOnce).await.unwrap();
     }
     let publisher = connected("share-pub", server.port()).await;

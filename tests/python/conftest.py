@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import select
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,13 @@ def ws_broker() -> Iterator[WsBroker]:
     b = WsBroker()
     yield b
     b.close()
+
+
+def read_connect(conn: socket.socket) -> bytes:
+    """For scripted servers: read one small CONNECT (its remaining length fits in one byte)."""
+    data = b""
+    for _ in range(64):
+        data += conn.recv(512)
+        if len(data) >= 2 and data[1] < 0x80 and len(data) >= 2 + data[1]:
+            break
+    return data

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import tether
-from conftest import Proxy
+from conftest import Proxy, read_connect
 
 Seen = tuple[int, tether.DisconnectInfo]
 
@@ -37,11 +37,7 @@ class DisconnectingServer:
         conn, _ = self.listener.accept()
         with conn:
             conn.settimeout(10)
-            data = b""
-            for _ in range(64):  # CONNECT is small: its length fits in one byte
-                data += conn.recv(512)
-                if len(data) >= 2 and data[1] < 0x80 and len(data) >= 2 + data[1]:
-                    break
+            read_connect(conn)
             reason = b"taken over"
             props = bytes([0x1F, 0, len(reason)]) + reason
             disconnect = bytes([0xE0, 2 + len(props), 0x8E, len(props)]) + props

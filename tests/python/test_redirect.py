@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import tether
+from conftest import read_connect
 
 
 class MovedServer:
@@ -36,11 +37,7 @@ class MovedServer:
             self.connections += 1
             with conn:
                 conn.settimeout(10)
-                data = b""
-                for _ in range(64):  # CONNECT is small: its length fits in one byte
-                    data += conn.recv(512)
-                    if len(data) >= 2 and data[1] < 0x80 and len(data) >= 2 + data[1]:
-                        break
+                read_connect(conn)
                 prop = bytes([0x1C]) + len(self.reference).to_bytes(2, "big") + self.reference
                 body = bytes([0, 0x9D, len(prop)]) + prop
                 conn.sendall(bytes([0x20, len(body)]) + body)

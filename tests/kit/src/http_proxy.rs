@@ -24,7 +24,6 @@ use tokio::sync::watch;
 const MAX_REQUEST: usize = 8 * 1024;
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const CUT_WAIT: Duration = Duration::from_secs(2);
 
 /// Counters of an [`HttpProxy`] since it started.
 ///
@@ -259,25 +258,7 @@ impl HttpProxy {
     /// assert_eq!(proxy.cut_all(), 0);
     /// ```
     pub fn cut_all(&self) -> usize {
-        let mut tunnels = lock(&self.shared.tunnels);
-        let ids: Vec<u64> = tunnels.keys().copied().collect();
-        for tx in tunnels.values() {
-            let _ = tx.send(true);
-        }
-        let deadline = Instant::now() + CUT_WAIT;
-        while ids.iter().any(|id| tunnels.contains_key(id)) {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tunnels = self
-                .shared
-                .changed
-                .wait_timeout(tunnels, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        ids.len()
+        crate::proxy::cut_and_wait(&self.shared.tunnels, &self.shared.changed)
     }
 
     /// Stops the proxy (also done on drop): no new connections, open tunnels closed.

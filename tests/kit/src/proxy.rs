@@ -323,25 +323,7 @@ impl FaultProxy {
     /// println!("cut {n} connections");
     /// ```
     pub fn cut_all(&self) -> usize {
-        let mut conns = lock(&self.shared.conns);
-        let ids: Vec<u64> = conns.keys().copied().collect();
-        for tx in conns.values() {
-            let _ = tx.send(true);
-        }
-        let deadline = Instant::now() + CUT_WAIT;
-        while ids.iter().any(|id| conns.contains_key(id)) {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            conns = self
-                .shared
-                .conns_changed
-                .wait_timeout(conns, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        ids.len()
+        cut_and_wait(&self.shared.conns, &self.shared.conns_changed)
     }
 
     /// While on, bytes are read and dropped in both directions: connections stay open but
@@ -813,4 +795,24 @@ pub(crate) fn set_linger_zero(fd: RawFd) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
     }
+}
+
+/// Signals every connection of `conns` to close and waits (at most [`CUT_WAIT`]) until they
+/// are gone from it (`changed` is notified on every removal); how many there were. Shared by
+/// the fault proxy and the HTTP CONNECT proxy.
+pub(crate) fn cut_and_wait(conns: &Mutex<HashMap<u64, watch::Sender<bool>>>, changed: &Condvar) -> usize {
+    let mut open = lock(conns);
+    let ids: Vec<u64> = open.keys().copied().collect();
+    for tx in open.values() {
+        let _ = tx.send(true);
+    }
+    let deadline = Instant::now() + CUT_WAIT;
+    while ids.iter().any(|id| open.contains_key(id)) {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        open = changed.wait_timeout(open, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+    }
+    ids.len()
 }
