@@ -286,18 +286,33 @@ fn packet_id_body(id: PacketId) -> [u8; 2] {
 
 /// An exclusive `flock` on the lock file, released by the kernel when the process ends (even
 /// by `kill -9`), so a stale lock never outlives its holder.
+///
+/// A holder that is letting go (a client just closed, whose driver thread is still dropping
+/// its last handle; a process just killed) gets a moment: the lock is tried every 10 ms for up
+/// to [`LOCK_WAIT`] before the store is called busy.
 #[cfg(unix)]
 fn lock_exclusive(file: &File, dir: &Path) -> io::Result<()> {
     use rustix::fs::{flock, FlockOperation};
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
-            io::ErrorKind::ResourceBusy,
-            format!("session store {} is in use by another client or process", dir.display()),
-        )),
-        Err(e) => Err(e.into()),
+    let tries = LOCK_WAIT.as_millis() / 10;
+    for attempt in 0..=tries {
+        match flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) if attempt < tries => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => break,
+            Err(e) => return Err(e.into()),
+        }
     }
+    Err(io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        format!("session store {} is in use by another client or process", dir.display()),
+    ))
 }
+
+/// How long opening a store waits for its lock (see `lock_exclusive`).
+#[cfg(unix)]
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(not(unix))]
 fn lock_exclusive(_file: &File, _dir: &Path) -> io::Result<()> {
@@ -315,7 +330,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl FileStore {
     /// Open (or create) the store in directory `path` and replay its log. Fails when another
-    /// process (or another handle in this one) has it open, when the log was written by a
+    /// process (or another handle in this one) has it open (after waiting up to a second for
+    /// a holder that is letting go, such as a client just closed), when the log was written by a
     /// newer format, or on an I/O error. Corrupt records are skipped and reported in
     /// [`FileStore::restore_report`] and a warning is logged.
     ///
