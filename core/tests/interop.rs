@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{connected, messages, messages_until, options, payloads};
 use tether_core::{
-    AsyncClient, Event, LastWill, PublishProperties, QoS, RetainHandling, SubAckReasonCode, SubscribeProperties,
-    Subscription,
-    SubscriptionOptions, WillProperties, SESSION_NEVER_EXPIRES,
+    AsyncClient, Event, LastWill, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
+    SubscribeProperties, Subscription, SubscriptionOptions, WillProperties, SESSION_NEVER_EXPIRES,
 };
 use tether_testkit::{Broker, FaultProxy, Rmqtt};
 
