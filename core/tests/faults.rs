@@ -9,20 +9,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{expect_event, messages_until, options};
+use common::{expect_event, messages_until, options, persistent};
 use tether_core::{
     AsyncClient, ConnectReasonCode, DisconnectCause, Error, ErrorKind, Event, QoS, ReconnectPolicy,
-    ServerAddr, SESSION_NEVER_EXPIRES,
+    ServerAddr,
 };
 use tether_testkit::{Broker, FaultProxy};
 
 const T: Duration = Duration::from_secs(10);
-
-fn persistent(id: &str, port: u16) -> tether_core::MqttOptions {
-    let mut o = options(id, port);
-    o.set_session_expiry_interval(SESSION_NEVER_EXPIRES);
-    o
-}
 
 /// The sequence number in a numbered message's payload.
 fn seq(m: &tether_core::Message) -> usize {

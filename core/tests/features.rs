@@ -10,11 +10,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{connected, expect_event, messages, messages_until, options, payloads};
+use common::{connected, expect_event, messages, messages_until, options, payloads, will};
 use tether_core::{
-    AsyncClient, Client, ErrorKind, Event, LastWill, Message, PubAckReasonCode, PublishProperties, QoS,
+    AsyncClient, Client, ErrorKind, Event, Message, PubAckReasonCode, PublishProperties, QoS,
     ReconnectPolicy, SubAckReasonCode, SubscribeProperties, Subscription, SubscriptionOptions,
-    UnsubAckReasonCode, WillProperties,
+    UnsubAckReasonCode,
 };
 use tether_testkit::{Broker, FaultProxy};
 
@@ -140,16 +140,6 @@ async fn retained_message_reaches_new_subscribers_and_empty_payload_clears_it() 
 }
 
 // ----- wills -------------------------------------------------------------------------------
-
-fn will(topic: &str, payload: &str, delay: Option<u32>) -> LastWill {
-    LastWill {
-        topic: topic.into(),
-        payload: Bytes::copy_from_slice(payload.as_bytes()),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        properties: WillProperties { will_delay_interval: delay, ..Default::default() },
-    }
-}
 
 fn no_reconnect() -> ReconnectPolicy {
     ReconnectPolicy { enabled: false, ..ReconnectPolicy::default() }

@@ -12,10 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{connected, messages, messages_until, options, payloads};
+use common::{connected, messages, messages_until, options, payloads, persistent, will};
 use tether_core::{
-    AsyncClient, Event, LastWill, PublishProperties, QoS, RetainHandling, SubAckReasonCode,
-    SubscribeProperties, Subscription, SubscriptionOptions, WillProperties, SESSION_NEVER_EXPIRES,
+    AsyncClient, Event, PublishProperties, QoS, RetainHandling, SubAckReasonCode, SubscribeProperties,
+    Subscription, SubscriptionOptions,
 };
 use tether_testkit::{Broker, FaultProxy, Rmqtt};
 
@@ -76,12 +76,6 @@ impl Server {
             Server::Rmqtt(r) => r.addr(),
         }
     }
-}
-
-fn persistent(id: &str, port: u16) -> tether_core::MqttOptions {
-    let mut o = options(id, port);
-    o.set_session_expiry_interval(SESSION_NEVER_EXPIRES);
-    o
 }
 
 async fn persistent_client(id: &str, port: u16) -> AsyncClient {
@@ -410,16 +404,6 @@ async fn shared_subscriptions(kind: Kind) {
 on_both!(shared_subscriptions, shared_subscriptions_mosquitto, shared_subscriptions_rmqtt);
 
 // ----- will with delay -----------------------------------------------------------------------
-
-fn will(topic: &str, payload: &str, delay: Option<u32>) -> LastWill {
-    LastWill {
-        topic: topic.into(),
-        payload: Bytes::copy_from_slice(payload.as_bytes()),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        properties: WillProperties { will_delay_interval: delay, ..Default::default() },
-    }
-}
 
 /// A will with a 2 s delay: published after the delay when the link drops ([3.1.3.2.2]), and
 /// not at all after a normal DISCONNECT ([MQTT-3.1.2-10]).

@@ -7,7 +7,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tether_core::{AsyncClient, Event, Message, MqttOptions, QoS, ReconnectPolicy};
+use bytes::Bytes;
+use tether_core::{
+    AsyncClient, Event, LastWill, Message, MqttOptions, QoS, ReconnectPolicy, WillProperties,
+    SESSION_NEVER_EXPIRES,
+};
 
 /// Options for `id` at `port`, with fast reconnects so that fault tests stay short.
 pub fn options(id: &str, port: u16) -> MqttOptions {
@@ -19,6 +23,24 @@ pub fn options(id: &str, port: u16) -> MqttOptions {
         stable_after: Duration::from_secs(2),
     });
     o
+}
+
+/// [`options`] with a session that never expires (resumed after every reconnect).
+pub fn persistent(id: &str, port: u16) -> MqttOptions {
+    let mut o = options(id, port);
+    o.set_session_expiry_interval(SESSION_NEVER_EXPIRES);
+    o
+}
+
+/// A QoS 1 will on `topic`, published `delay` seconds after an abrupt end (None: at once).
+pub fn will(topic: &str, payload: &str, delay: Option<u32>) -> LastWill {
+    LastWill {
+        topic: topic.into(),
+        payload: Bytes::copy_from_slice(payload.as_bytes()),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: WillProperties { will_delay_interval: delay, ..Default::default() },
+    }
 }
 
 /// The next event matching `f`, within `timeout`; panics with what was seen otherwise.
