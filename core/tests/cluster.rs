@@ -98,12 +98,19 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     }
     let killed_at = killed_at.unwrap();
     let mut republished = 0;
+    let mut lost_connection = false;
     let (resume_ms, present) = expect_event(&publisher, T, |e| match e {
+        Event::Disconnected { .. } => {
+            lost_connection = true;
+            None
+        }
         Event::SessionLost { republished: n, .. } => {
             republished = *n;
             None
         }
-        Event::Connected(ack) => Some((killed_at.elapsed().as_millis(), ack.session_present)),
+        Event::Connected(ack) if lost_connection => {
+            Some((killed_at.elapsed().as_millis(), ack.session_present))
+        }
         _ => None,
     })
     .await;
@@ -234,15 +241,18 @@ async fn raft_cluster_subscriber_node_killed() {
 
     // First batch, with the kill in the middle of it.
     let mut first = Vec::new();
+    let mut killed_at = None;
     for i in 0..N {
         let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
         first.push(within("publish", publisher.publish("cl/a", qos, false, i.to_string())).await.unwrap());
         if i == N / 3 {
             nodes[0].kill();
+            killed_at = Some(Instant::now());
         }
     }
-    let killed_at = Instant::now();
+    let killed_at = killed_at.expect("killed in the loop");
     let mut lost_session = false;
+    let mut lost_connection = false;
     // Messages that came before the subscriber noticed the kill count too.
     let mut early = Vec::new();
     let (resume_ms, present) = expect_event(&sub, T, |e| match e {
@@ -254,7 +264,13 @@ async fn raft_cluster_subscriber_node_killed() {
             early.push(m.clone());
             None
         }
-        Event::Connected(ack) => Some((killed_at.elapsed().as_millis(), ack.session_present)),
+        Event::Disconnected { .. } => {
+            lost_connection = true;
+            None
+        }
+        Event::Connected(ack) if lost_connection => {
+            Some((killed_at.elapsed().as_millis(), ack.session_present))
+        }
         _ => None,
     })
     .await;

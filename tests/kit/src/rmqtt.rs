@@ -141,6 +141,9 @@ impl RmqttBuilder {
                 let _ = writeln!(conf, "node_grpc_client_timeout = \"{}ms\"", self.node_timeout.as_millis());
                 if mode == ClusterMode::Raft {
                     let _ = writeln!(conf, "raft_peer_addrs = [{}]", raft_addrs.join(", "));
+                    // Without a named leader, nodes started together each find no leader and
+                    // each lead a cluster of one (seen: three leaders, no route crossing).
+                    let _ = writeln!(conf, "leader_id = 1");
                 }
                 fs::write(plugins_dir.join(format!("{}.toml", mode.plugin())), conf)?;
             }
@@ -182,6 +185,20 @@ impl RmqttBuilder {
         }
         for node in &mut nodes {
             node.wait_ready()?;
+        }
+        if mode == Some(ClusterMode::Raft) {
+            // A node opens its MQTT listener only once its raft node has started and a ping
+            // went through consensus; that it joined node 1, and did not lead a cluster of
+            // its own, its log says.
+            for node in nodes.iter().skip(1) {
+                let log = node.log();
+                if !log.contains("running in follower mode") {
+                    return Err(io::Error::other(format!(
+                        "rmqtt node {} did not join node 1's raft cluster:\n{log}",
+                        node.node_id
+                    )));
+                }
+            }
         }
         Ok(nodes)
     }
