@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::shared::{self, Comeback};
 use common::{connected, messages, messages_until, options, payloads, persistent, will};
 use tether_core::{
     AsyncClient, Event, PublishProperties, QoS, RetainHandling, SubAckReasonCode, SubscribeProperties,
@@ -402,6 +403,40 @@ async fn shared_subscriptions(kind: Kind) {
     assert_eq!(all, (0..N).collect::<Vec<_>>(), "{kind:?}: together all, none twice");
 }
 on_both!(shared_subscriptions, shared_subscriptions_mosquitto, shared_subscriptions_rmqtt);
+
+/// A member of a shared subscription dies mid-stream and comes back with its session and its
+/// store: together the members get every message, QoS 2 exactly once (common/shared.rs).
+async fn shared_member_dies_and_resumes(kind: Kind) {
+    let server = Server::start(kind);
+    let tag = format!("shr{}", kind as u8);
+    let r =
+        shared::shared_member_dies(server.port(), server.addr(), server.port(), &tag, Comeback::Resume).await;
+    eprintln!("FIGURES shared member dies and resumes, {kind:?}: {r:?}");
+    shared::assert_resumed_whole(&format!("{kind:?}"), &r);
+}
+on_both!(
+    shared_member_dies_and_resumes,
+    shared_member_dies_and_resumes_mosquitto,
+    shared_member_dies_and_resumes_rmqtt
+);
+
+/// A member whose session ends with its connection dies mid-stream and never returns: what
+/// the server had meant for it is the server's to give another member ([4.8.2] "SHOULD");
+/// the figures say what each server did. QoS 2 never arrives twice, and what is published
+/// once the member is gone reaches the other one, all of it.
+async fn shared_member_dies_for_good(kind: Kind) {
+    let server = Server::start(kind);
+    let tag = format!("shg{}", kind as u8);
+    let r =
+        shared::shared_member_dies(server.port(), server.addr(), server.port(), &tag, Comeback::Never).await;
+    eprintln!("FIGURES shared member dies for good, {kind:?}: {} lost: {r:?}", r.lost.len());
+    shared::assert_survivor_gets_the_rest(&format!("{kind:?}"), &r);
+}
+on_both!(
+    shared_member_dies_for_good,
+    shared_member_dies_for_good_mosquitto,
+    shared_member_dies_for_good_rmqtt
+);
 
 // ----- will with delay -----------------------------------------------------------------------
 

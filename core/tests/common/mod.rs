@@ -4,6 +4,8 @@
 // Tests measure real time against a real broker.
 #![allow(clippy::disallowed_methods)]
 
+pub mod shared;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
