@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make test-interop`: tether against a second, independent MQTT 5 server, rmqtt (rmqttd,
 # pinned in scripts/ensure-rmqtt.sh, which installs it when missing): the Rust interop suite on
-# mosquitto and on rmqtt side by side, the persistent session from C and Python against
-# rmqtt, and (TETHER_INTEROP_CLUSTER=1) the failover tests on a three-node rmqtt cluster. See tests/interop/README.md.
+# mosquitto and on rmqtt side by side, the persistent session from C and Python and a shared
+# subscription member that dies mid-stream (Python) against rmqtt, and
+# (TETHER_INTEROP_CLUSTER=1) the failover tests on a three-node rmqtt cluster. See
+# tests/interop/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -24,8 +26,8 @@ fi
 echo "== C: the persistent session and the will against rmqtt"
 TETHER_C_BROKER=rmqtt TETHER_C_VALGRIND=0 bash tests/c/run.sh test_session
 
-echo "== Python: the persistent session against rmqtt"
+echo "== Python: the persistent session and a shared subscription member that dies, against rmqtt"
 make --no-print-directory python-wheel >/dev/null
 "$CARGO" build -q -p tether-testkit
-(cd tests/python && TETHER_TEST_BROKER=rmqtt ../../build/venv/bin/python -m pytest -q test_session.py)
+(cd tests/python && TETHER_TEST_BROKER=rmqtt ../../build/venv/bin/python -m pytest -q test_session.py test_shared.py)
 echo "test-interop took $((SECONDS - start)) s"
