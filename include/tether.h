@@ -785,6 +785,27 @@ tether_result tether_client_connect_url(tether_client *client,
                                         bool *session_present_out);
 
 /**
+ * Connects to the first of `n` servers (an array of URLs, as `tether_client_connect_url`
+ * reads them, copied) that answers, trying them in turn, and waits up to `timeout_ms`
+ * for the CONNACK. The list stays the client's: when a connection is lost the client
+ * reconnects to the next server in it, going round (failover across the nodes of a
+ * cluster). Errors as for `tether_client_connect_url`; `n` 0 or any entry that is not
+ * such a URL is `TETHER_INVALID_ARGUMENT` naming the entry, a NULL array or entry
+ * `TETHER_NULL_ARGUMENT`.
+ *
+ * ```c
+ * const char *const nodes[] = {"mqtt://10.0.0.1", "mqtt://10.0.0.2", "mqtt://10.0.0.3"};
+ * bool session_present;
+ * tether_client_connect_urls(client, nodes, 3, 5000, &session_present);
+ * ```
+ */
+tether_result tether_client_connect_urls(tether_client *client,
+                                         const char *const *urls,
+                                         size_t n,
+                                         uint32_t timeout_ms,
+                                         bool *session_present_out);
+
+/**
  * Publishes `payload_len` bytes of `payload` (NULL is fine for 0) to `topic` with QoS
  * 0, 1 or 2. Does not wait for the server: the message is queued (also while
  * disconnected) and delivered in order; `tether_client_flush` waits for deliveries, and

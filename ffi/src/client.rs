@@ -484,6 +484,55 @@ impl tether_client {
         }
     }
 
+    /// Connects to the first of `n` servers (an array of URLs, as `tether_client_connect_url`
+    /// reads them, copied) that answers, trying them in turn, and waits up to `timeout_ms`
+    /// for the CONNACK. The list stays the client's: when a connection is lost the client
+    /// reconnects to the next server in it, going round (failover across the nodes of a
+    /// cluster). Errors as for `tether_client_connect_url`; `n` 0 or any entry that is not
+    /// such a URL is `TETHER_INVALID_ARGUMENT` naming the entry, a NULL array or entry
+    /// `TETHER_NULL_ARGUMENT`.
+    ///
+    /// ```c
+    /// const char *const nodes[] = {"mqtt://10.0.0.1", "mqtt://10.0.0.2", "mqtt://10.0.0.3"};
+    /// bool session_present;
+    /// tether_client_connect_urls(client, nodes, 3, 5000, &session_present);
+    /// ```
+    #[no_mangle]
+    pub extern "C" fn tether_client_connect_urls(
+        client: *mut tether_client,
+        urls: *const *const c_char,
+        n: usize,
+        timeout_ms: u32,
+        session_present_out: *mut bool,
+    ) -> tether_result {
+        ffi_boundary! {
+            let shared = try_ref!(client);
+            let pointers: &[*const c_char] = if n == 0 {
+                &[]
+            } else if urls.is_null() {
+                return Err(Failure::null("urls"));
+            } else {
+                // SAFETY: not NULL, and the C contract: `urls` points to `n` pointers, valid
+                // during the call.
+                unsafe { std::slice::from_raw_parts(urls, n) }
+            };
+            let mut texts = Vec::with_capacity(n);
+            for &url in pointers {
+                texts.push(crate::boundary::c_str(url, "urls[i]")?);
+            }
+            let servers = ServerAddr::from_urls(texts)?;
+            shared.may_wait("tether_client_connect_urls", timeout_ms)?;
+            if shared.client.stats().connected {
+                return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
+            }
+            let pending = shared.client.as_async().connect_request(Some(servers));
+            if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
+                write_opt!(session_present_out, ack.session_present);
+            }
+            Ok(())
+        }
+    }
+
     /// Publishes `payload_len` bytes of `payload` (NULL is fine for 0) to `topic` with QoS
     /// 0, 1 or 2. Does not wait for the server: the message is queued (also while
     /// disconnected) and delivered in order; `tether_client_flush` waits for deliveries, and

@@ -309,11 +309,17 @@ impl Client {
     /// `reason_code`, `properties`). Raises `ConnectError` when the server refuses (with
     /// `.reason_code` and `.reason_string`) or cannot be reached, `TimeoutError` when no
     /// answer came in time. After a success the client reconnects by itself.
+    ///
+    /// `host` may also be a server list, URLs tried in turn (`port` None): the client
+    /// connects to the first that answers and, when a connection is lost, reconnects to the
+    /// next, going round (failover across the nodes of a cluster).
+    ///
+    ///     client.connect(["mqtt://10.0.0.1", "mqtt://10.0.0.2", "mqtt://10.0.0.3"])
     #[pyo3(signature = (host, port=None, timeout=10.0))]
     fn connect<'py>(
         &self,
         py: Python<'py>,
-        host: &str,
+        host: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = arg::port)] port: Option<u16>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -579,7 +585,7 @@ impl Client {
     fn _aconnect<'py>(
         &self,
         py: Python<'py>,
-        host: &str,
+        host: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = arg::port)] port: Option<u16>,
         #[pyo3(from_py_with = arg::timeout)] timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -793,18 +799,18 @@ impl Client {
         &self,
         py: Python<'py>,
         mode: Mode,
-        host: &str,
+        host: &Bound<'_, PyAny>,
         port: Option<u16>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let server = options::server_addr(py, host, port)?;
+        let servers = options::servers(py, host, port)?;
         let limit = convert::timeout(py, timeout)?;
         if mode == Mode::Blocking {
             self.shared.refuse_in_callback(py, "connect()")?;
         }
         self.shared.ensure_dispatch();
-        let where_to = server.to_string();
-        let pending = self.shared.core.connect_request(Some(vec![server]));
+        let where_to = servers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let pending = self.shared.core.connect_request(Some(servers));
         let abort = AbortConnect { core: Some(self.shared.core.clone()) };
         let what = format!("no CONNACK from {where_to} within {}", seconds_text(limit));
         let shared = self.shared.clone();

@@ -8,7 +8,7 @@ use tether_core::store::{Durability, FileStore};
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tether_core::validate;
 use tether_core::{
     AsyncClient, DisconnectReasonCode, MqttOptions, OverflowPolicy, ProtocolVersion, QoS, ReconnectPolicy,
@@ -322,6 +322,35 @@ pub(crate) fn server_addr(py: Python<'_>, host: &str, port: Option<u16>) -> PyRe
         return Err(errors::invalid_argument(py, "host must not be empty"));
     }
     Ok(ServerAddr::tcp(host, port))
+}
+
+/// Where `connect()` goes: one server (`host` a host name with `port`, or a URL), or a
+/// server list (`host` a list or tuple of URLs, tried in turn; `port` must then be None).
+pub(crate) fn servers(
+    py: Python<'_>,
+    host: &Bound<'_, PyAny>,
+    port: Option<u16>,
+) -> PyResult<Vec<ServerAddr>> {
+    if let Ok(one) = host.cast::<PyString>() {
+        return Ok(vec![server_addr(py, &one.extract::<String>()?, port)?]);
+    }
+    if !(host.is_instance_of::<PyList>() || host.is_instance_of::<PyTuple>()) {
+        return Err(PyTypeError::new_err(format!(
+            "host must be a str or a list of URL strings, not {}",
+            host.get_type().name()?
+        )));
+    }
+    if port.is_some() {
+        return Err(errors::invalid_argument(py, "port= with a server list: give each port in its URL"));
+    }
+    let mut urls = Vec::new();
+    for (i, item) in host.try_iter()?.enumerate() {
+        let url: String = item?
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("server list, item {i}: expected a URL string")))?;
+        urls.push(url);
+    }
+    ServerAddr::from_urls(urls).map_err(|e| errors::to_py(py, &e))
 }
 
 /// The arguments of a subscribe, checked.

@@ -8,7 +8,7 @@ is started per call or per message.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Callable, Literal, Union
 
@@ -176,9 +176,10 @@ class AsyncClient:
         return self._client.last_disconnect
 
     async def connect(
-        self, host: str, port: int | None = None, timeout: float | None = 10.0
+        self, host: str | Sequence[str], port: int | None = None, timeout: float | None = 10.0
     ) -> ConnAck:
-        """Connect to host:port or to the URL in host, and wait for CONNACK; see
+        """Connect to host:port, to the URL in host, or to a server list of URLs (failover),
+        and wait for CONNACK; see
         :meth:`tether.Client.connect`."""
         return await self._client._aconnect(host, port, timeout)
 

@@ -3,7 +3,7 @@
 import builtins
 import os
 import pathlib
-from collections.abc import Awaitable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable, Final, Literal, final
 
@@ -434,8 +434,12 @@ class Client:
         """How the last connection ended, or None before any ended."""
     @property
     def _active(self) -> bool: ...
-    def connect(self, host: str, port: int | None = None, timeout: float | None = 10.0) -> ConnAck:
-        """Connect to host:port or to the URL in host ("mqtts://host:8883"); wait for CONNACK."""
+    def connect(
+        self, host: str | Sequence[str], port: int | None = None, timeout: float | None = 10.0
+    ) -> ConnAck:
+        """Connect to host:port, to the URL in host ("mqtts://host:8883"), or to the first that
+        answers of a list of URLs (failover: a lost connection moves to the next); wait for
+        CONNACK."""
     def subscribe(
         self,
         topic: _TopicFilters,
@@ -508,7 +512,7 @@ class Client:
     ) -> bool: ...
     # asyncio primitives of tether.AsyncClient
     def _aconnect(
-        self, host: str, port: int | None = None, timeout: float | None = 10.0
+        self, host: str | Sequence[str], port: int | None = None, timeout: float | None = 10.0
     ) -> Awaitable[ConnAck]: ...
     def _asubscribe(
         self,

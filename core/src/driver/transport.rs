@@ -252,6 +252,36 @@ impl ServerAddr {
         ServerAddr::Unix { path: path.into() }
     }
 
+    /// A server list from URLs (each as [`ServerAddr::from_url`] reads it), tried in turn:
+    /// the nodes of a cluster, for failover. An empty list, or any URL that is not one, is
+    /// [`Error::InvalidArgument`] naming its place in the list.
+    ///
+    /// ```
+    /// use tether_core::{ErrorKind, ServerAddr};
+    /// let nodes = ServerAddr::from_urls(["mqtt://10.0.0.1", "mqtt://10.0.0.2:1884"])?;
+    /// assert_eq!(nodes[1], ServerAddr::tcp("10.0.0.2", 1884));
+    /// assert_eq!(ServerAddr::from_urls(Vec::<&str>::new()).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    /// # Ok::<(), tether_core::Error>(())
+    /// ```
+    pub fn from_urls<I, S>(urls: I) -> Result<Vec<Self>, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut out = Vec::new();
+        for (i, url) in urls.into_iter().enumerate() {
+            let server = ServerAddr::from_url(url.as_ref()).map_err(|e| match e {
+                Error::InvalidArgument(m) => Error::InvalidArgument(format!("server list, item {i}: {m}")),
+                other => other,
+            })?;
+            out.push(server);
+        }
+        if out.is_empty() {
+            return Err(Error::InvalidArgument("a server list needs at least one server URL".into()));
+        }
+        Ok(out)
+    }
+
     /// The server a URL names: `mqtt://host[:1883]` (also `tcp://`), `mqtts://host[:8883]`
     /// (also `ssl://`, `tls://`), `unix:///path`; an IPv6 address goes in brackets
     /// (`mqtts://[::1]:8883`), `ws://host[:80][/path]`, `wss://host[:443][/path]` (path
@@ -521,6 +551,17 @@ pub(crate) fn read_failure(addr: &ServerAddr, e: &io::Error) -> Option<Error> {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn server_lists_keep_order_and_name_the_bad_item() {
+        let list = ServerAddr::from_urls(["mqtt://a:1", "ws://b:2/x", "unix:///s"]).unwrap();
+        assert_eq!(list, vec![ServerAddr::tcp("a", 1), ServerAddr::ws("b", 2, "/x"), ServerAddr::unix("/s")]);
+        let e = ServerAddr::from_urls(["mqtt://a", "http://b"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.to_string().contains("item 1") && e.to_string().contains("http://b"), "{e}");
+        let e = ServerAddr::from_urls([""; 0]).unwrap_err();
+        assert!(e.to_string().contains("at least one"), "{e}");
+    }
 
     #[test]
     fn urls() {
