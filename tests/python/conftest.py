@@ -37,9 +37,9 @@ def testkit_binary() -> str:
 
 
 class Process:
-    """A testkit process that prints `PORT <n>` first and answers line commands."""
+    """A testkit process that prints `PORT <n>` (or `first`) first and answers line commands."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], first: str = "PORT", start_timeout: float = 20.0) -> None:
         self.proc = subprocess.Popen(
             [testkit_binary(), *args],
             stdin=subprocess.PIPE,
@@ -48,10 +48,11 @@ class Process:
             text=True,
             bufsize=1,
         )
-        line = self.read_line(timeout=20.0)
-        if not line.startswith("PORT "):
+        line = self.read_line(timeout=start_timeout)
+        if not line.startswith(first + " "):
             self.close()
             raise RuntimeError(f"tether-testkit {' '.join(args)} said {line!r}")
+        self.first_line = line
         self.port = int(line.split()[1])
 
     def read_line(self, timeout: float) -> str:
@@ -99,6 +100,20 @@ class Broker(Process):
         for line in config_lines:
             args += ["--config-line", line]
         super().__init__(args)
+
+
+class RmqttCluster(Process):
+    """An rmqtt raft cluster on loopback (`tether-testkit rmqtt --cluster N`; needs rmqttd,
+    which make test-interop installs): `ports` of its nodes, `kill(i)` SIGKILLs node i
+    (1-based)."""
+
+    def __init__(self, nodes: int = 3) -> None:
+        super().__init__(["rmqtt", "--cluster", str(nodes)], first="PORTS", start_timeout=120.0)
+        self.ports = [int(p) for p in self.first_line.split()[1:]]
+
+    def kill(self, node: int) -> None:
+        answer = self.command(f"kill {node}")
+        assert answer == "ok", f"kill {node}: {answer}"
 
 
 class Proxy(Process):

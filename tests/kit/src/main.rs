@@ -14,9 +14,12 @@
 //!     --ws adds a WebSocket listener and prints "WS_PORT <n>" (ws://127.0.0.1:<n>/mqtt);
 //!     --wss a WebSocket-over-TLS listener with the same certificates as --tls and prints
 //!     "WSS_PORT <n>" and "TLS_DIR <path>" (once, also with --tls).
-//! tether-testkit rmqtt [--max-inflight N]
+//! tether-testkit rmqtt [--max-inflight N] [--cluster N]
 //!     an rmqtt node (tether_testkit::rmqtt; needs rmqttd, `make test-interop` installs it):
 //!     prints "PORT <n>", runs until stdin reaches EOF or SIGTERM/SIGINT, stops the node.
+//!     With --cluster N (2..5): N nodes in a raft cluster; prints "PORTS <p1> ... <pN>", then
+//!     reads commands, one answer line each: kill I (SIGKILL node I, 1-based) | quit
+//!     (EOF on stdin = quit); stops every node at the end.
 //! tether-testkit proxy --upstream 127.0.0.1:PORT
 //!     prints "PORT <n>", then reads one command per line and answers each with one line:
 //!     cut | blackhole on|off | refuse on|off | random-cuts SEED MIN_MS MAX_MS |
@@ -50,13 +53,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tether_testkit::tls::{TestPki, TlsListener};
-use tether_testkit::{Broker, Direction, FaultProxy, HttpProxy, Rmqtt};
+use tether_testkit::{Broker, ClusterMode, Direction, FaultProxy, HttpProxy, Rmqtt};
 
 const USAGE: &str = "usage:
   tether-testkit broker [--persistence] [--config-line LINE]... [--tls [--require-certificate]]
                         [--ws] [--wss]
   tether-testkit proxy --upstream 127.0.0.1:PORT
-  tether-testkit rmqtt [--max-inflight N]
+  tether-testkit rmqtt [--max-inflight N] [--cluster N]
   tether-testkit http-proxy [--user USER --password PASSWORD] [--refuse STATUS]";
 
 fn main() -> ExitCode {
@@ -185,6 +188,7 @@ fn wait_for_stop(set: libc::sigset_t) {
 
 fn run_rmqtt(args: &[String]) -> Result<(), String> {
     let mut builder = Rmqtt::builder();
+    let mut cluster = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -192,15 +196,57 @@ fn run_rmqtt(args: &[String]) -> Result<(), String> {
                 let n = it.next().ok_or("--max-inflight needs a value")?;
                 builder = builder.max_inflight(n.parse().map_err(|_| format!("bad --max-inflight {n:?}"))?);
             }
+            "--cluster" => {
+                let n = it.next().ok_or("--cluster needs a node count")?;
+                let n: usize = n.parse().map_err(|_| format!("bad --cluster {n:?}"))?;
+                if !(2..=5).contains(&n) {
+                    return Err(format!("--cluster {n}: 2 to 5 nodes"));
+                }
+                cluster = Some(n);
+            }
             other => return Err(format!("unknown rmqtt option {other:?}\n{USAGE}")),
         }
     }
-    let set = block_stop_signals();
-    let mut node = builder.start().map_err(|e| format!("rmqtt: {e}"))?;
-    println!("PORT {}", node.port());
-    io::stdout().flush().map_err(|e| e.to_string())?;
-    wait_for_stop(set);
-    node.stop();
+    let Some(n) = cluster else {
+        let set = block_stop_signals();
+        let mut node = builder.start().map_err(|e| format!("rmqtt: {e}"))?;
+        println!("PORT {}", node.port());
+        io::stdout().flush().map_err(|e| e.to_string())?;
+        wait_for_stop(set);
+        node.stop();
+        return Ok(());
+    };
+    let mut nodes = builder.start_cluster(n, ClusterMode::Raft).map_err(|e| format!("rmqtt cluster: {e}"))?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let ports: Vec<String> = nodes.iter().map(|n| n.port().to_string()).collect();
+    writeln!(out, "PORTS {}", ports.join(" ")).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    for line in io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [] => continue,
+            ["quit"] => {
+                let _ = writeln!(out, "ok");
+                let _ = out.flush();
+                break;
+            }
+            ["kill", i] => match i.parse::<usize>() {
+                Ok(i) if (1..=nodes.len()).contains(&i) => {
+                    nodes[i - 1].kill();
+                    "ok".to_string()
+                }
+                _ => format!("error no node {i:?} (1..={})", nodes.len()),
+            },
+            _ => format!("error unknown command {line:?}"),
+        };
+        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    for node in &mut nodes {
+        node.stop();
+    }
     Ok(())
 }
 
