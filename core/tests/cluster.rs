@@ -339,7 +339,7 @@ async fn raft_cluster_subscriber_node_killed() {
 /// node 1. A member dies mid-stream and comes back to its node with its session and store.
 /// Deviation (tests/interop/README.md): rmqtt's raft cluster loses what its shared dispatch
 /// had sent, or went on sending, to the member that died, although the member resumes its
-/// session (Session Present 1) and session state includes those messages ([4.1]); the count
+/// session (Session Present 1) and its state includes those messages ([MQTT-3.1.2-5], 4.1); the count
 /// is printed. What tether owns holds: the session resumed, every publish was accepted by the
 /// server, no QoS 2 message twice, and the other member got its share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

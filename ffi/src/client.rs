@@ -153,6 +153,22 @@ impl ClientShared {
         Ok(())
     }
 
+    /// The connect calls' common part: connects to `servers` (tried in turn) and waits for
+    /// the CONNACK; `Ok(None)` when told not to wait.
+    fn connect(
+        &self,
+        call: &str,
+        servers: Vec<ServerAddr>,
+        timeout_ms: u32,
+    ) -> Result<Option<tether_core::ConnAck>, Failure> {
+        self.may_wait(call, timeout_ms)?;
+        if self.client.stats().connected {
+            return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
+        }
+        let pending = self.client.as_async().connect_request(Some(servers));
+        self.wait(pending, timeout_ms, "connect")
+    }
+
     /// Waits for a request's answer: `Ok(None)` when told not to wait.
     fn wait<T: Clone>(
         &self,
@@ -432,12 +448,8 @@ impl tether_client {
                 return Err(Failure::invalid("host is empty"));
             }
             let port = validate::PORT.check("port", port)?;
-            shared.may_wait("tether_client_connect", timeout_ms)?;
-            if shared.client.stats().connected {
-                return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
-            }
-            let pending = shared.client.as_async().connect_request(Some(vec![ServerAddr::tcp(host, port)]));
-            if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
+            let servers = vec![ServerAddr::tcp(host, port)];
+            if let Some(ack) = shared.connect("tether_client_connect", servers, timeout_ms)? {
                 write_opt!(session_present_out, ack.session_present);
             }
             Ok(())
@@ -471,13 +483,8 @@ impl tether_client {
     ) -> tether_result {
         ffi_boundary! {
             let shared = try_ref!(client);
-            let server = ServerAddr::from_url(try_str!(url))?;
-            shared.may_wait("tether_client_connect_url", timeout_ms)?;
-            if shared.client.stats().connected {
-                return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
-            }
-            let pending = shared.client.as_async().connect_request(Some(vec![server]));
-            if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
+            let servers = vec![ServerAddr::from_url(try_str!(url))?];
+            if let Some(ack) = shared.connect("tether_client_connect_url", servers, timeout_ms)? {
                 write_opt!(session_present_out, ack.session_present);
             }
             Ok(())
@@ -521,12 +528,7 @@ impl tether_client {
                 texts.push(crate::boundary::c_str(url, "urls[i]")?);
             }
             let servers = ServerAddr::from_urls(texts)?;
-            shared.may_wait("tether_client_connect_urls", timeout_ms)?;
-            if shared.client.stats().connected {
-                return Err(Failure::new(tether_result::TETHER_INVALID_STATE, "already connected"));
-            }
-            let pending = shared.client.as_async().connect_request(Some(servers));
-            if let Some(ack) = shared.wait(pending, timeout_ms, "connect")? {
+            if let Some(ack) = shared.connect("tether_client_connect_urls", servers, timeout_ms)? {
                 write_opt!(session_present_out, ack.session_present);
             }
             Ok(())
