@@ -207,6 +207,28 @@ pub(crate) fn c_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, Failu
     })
 }
 
+/// An array of `n` C strings (`const char *const *`) as `&str`s; NULL is fine when `n` is 0.
+/// A NULL entry is named with its index (`name[i]`).
+pub(crate) fn c_str_array<'a>(
+    ptr: *const *const c_char,
+    n: usize,
+    name: &str,
+) -> Result<Vec<&'a str>, Failure> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(Failure::null(name));
+    }
+    if n > isize::MAX as usize / std::mem::size_of::<*const c_char>() {
+        return Err(Failure::invalid(format!("`{name}` count {n} is larger than any array")));
+    }
+    // SAFETY: not NULL, the length fits a slice, and the C contract: `ptr` points to `n`
+    // pointers that stay valid and unchanged during the call.
+    let pointers = unsafe { std::slice::from_raw_parts(ptr, n) };
+    pointers.iter().enumerate().map(|(i, &p)| c_str(p, &format!("{name}[{i}]"))).collect()
+}
+
 /// A byte buffer argument as a slice.
 pub(crate) fn c_bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Failure> {
     if len == 0 {
@@ -258,6 +280,18 @@ mod tests {
             std::ptr::null()
         };
         assert!(p.is_null());
+    }
+
+    #[test]
+    fn string_arrays() {
+        let two = [c"a".as_ptr(), c"b".as_ptr()];
+        assert_eq!(c_str_array(two.as_ptr(), 2, "xs").unwrap(), vec!["a", "b"]);
+        assert!(c_str_array(std::ptr::null(), 0, "xs").unwrap().is_empty());
+        assert_eq!(c_str_array(std::ptr::null(), 1, "xs").unwrap_err().result, TETHER_NULL_ARGUMENT);
+        let hole = [c"a".as_ptr(), std::ptr::null()];
+        let e = c_str_array(hole.as_ptr(), 2, "xs").unwrap_err();
+        assert_eq!(e.result, TETHER_NULL_ARGUMENT);
+        assert!(e.message.contains("xs[1]"), "{}", e.message);
     }
 
     #[test]

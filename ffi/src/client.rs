@@ -514,20 +514,7 @@ impl tether_client {
     ) -> tether_result {
         ffi_boundary! {
             let shared = try_ref!(client);
-            let pointers: &[*const c_char] = if n == 0 {
-                &[]
-            } else if urls.is_null() {
-                return Err(Failure::null("urls"));
-            } else {
-                // SAFETY: not NULL, and the C contract: `urls` points to `n` pointers, valid
-                // during the call.
-                unsafe { std::slice::from_raw_parts(urls, n) }
-            };
-            let mut texts = Vec::with_capacity(n);
-            for &url in pointers {
-                texts.push(crate::boundary::c_str(url, "urls[i]")?);
-            }
-            let servers = ServerAddr::from_urls(texts)?;
+            let servers = ServerAddr::from_urls(crate::boundary::c_str_array(urls, n, "urls")?)?;
             if let Some(ack) = shared.connect("tether_client_connect_urls", servers, timeout_ms)? {
                 write_opt!(session_present_out, ack.session_present);
             }

@@ -754,18 +754,8 @@ impl tether_options {
     ) -> tether_result {
         ffi_boundary! {
             let options = try_mut!(options);
-            let pointers: &[*const c_char] = if n == 0 {
-                &[]
-            } else if protocols.is_null() {
-                return Err(Failure::null("protocols"));
-            } else {
-                // SAFETY: not NULL, and the C contract: `protocols` points to `n` pointers,
-                // valid during the call.
-                unsafe { std::slice::from_raw_parts(protocols, n) }
-            };
             let mut alpn = Vec::with_capacity(n);
-            for (i, &protocol) in pointers.iter().enumerate() {
-                let protocol = crate::boundary::c_str(protocol, "protocols[i]")?;
+            for (i, protocol) in crate::boundary::c_str_array(protocols, n, "protocols")?.into_iter().enumerate() {
                 if protocol.is_empty() || protocol.len() > MAX_ALPN {
                     return Err(Failure::invalid(format!(
                         "ALPN protocol {i} is {} bytes; 1 to {MAX_ALPN} allowed",
