@@ -35,6 +35,8 @@ def qos_of(i: int) -> int:
     return 1 if i % 2 == 0 else 2
 
 
+# Start-up (three nodes, a raft leader), up to 60 s of probes, the failover: beyond the default.
+@pytest.mark.timeout(300)
 def test_publisher_node_killed(uid: str) -> None:
     cluster = RmqttCluster(3)
     try:
