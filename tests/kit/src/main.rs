@@ -217,20 +217,9 @@ fn run_rmqtt(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let mut nodes = builder.start_cluster(n, ClusterMode::Raft).map_err(|e| format!("rmqtt cluster: {e}"))?;
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
     let ports: Vec<String> = nodes.iter().map(|n| n.port().to_string()).collect();
-    writeln!(out, "PORTS {}", ports.join(" ")).map_err(|e| e.to_string())?;
-    out.flush().map_err(|e| e.to_string())?;
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let answer = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            [] => continue,
-            ["quit"] => {
-                let _ = writeln!(out, "ok");
-                let _ = out.flush();
-                break;
-            }
+    serve_commands(&format!("PORTS {}", ports.join(" ")), |line| {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["kill", i] => match i.parse::<usize>() {
                 Ok(i) if (1..=nodes.len()).contains(&i) => {
                     nodes[i - 1].kill();
@@ -239,11 +228,8 @@ fn run_rmqtt(args: &[String]) -> Result<(), String> {
                 _ => format!("error no node {i:?} (1..={})", nodes.len()),
             },
             _ => format!("error unknown command {line:?}"),
-        };
-        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
-            break;
         }
-    }
+    })?;
     for node in &mut nodes {
         node.stop();
     }
@@ -264,27 +250,9 @@ fn run_proxy(args: &[String]) -> Result<(), String> {
     }
     let upstream = upstream.ok_or(format!("--upstream is required\n{USAGE}"))?;
     let proxy = FaultProxy::try_start(upstream).map_err(|e| format!("proxy: {e}"))?;
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    writeln!(out, "PORT {}", proxy.port()).map_err(|e| e.to_string())?;
-    out.flush().map_err(|e| e.to_string())?;
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line == "quit" {
-            let _ = writeln!(out, "ok");
-            let _ = out.flush();
-            break;
-        }
-        let answer = command(&proxy, line).unwrap_or_else(|e| format!("error {e}"));
-        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
-            break;
-        }
-    }
-    Ok(())
+    serve_commands(&format!("PORT {}", proxy.port()), |line| {
+        command(&proxy, line).unwrap_or_else(|e| format!("error {e}"))
+    })
 }
 
 fn run_http_proxy(args: &[String]) -> Result<(), String> {
@@ -305,20 +273,9 @@ fn run_http_proxy(args: &[String]) -> Result<(), String> {
     };
     let proxy = HttpProxy::try_start(credentials).map_err(|e| format!("http-proxy: {e}"))?;
     proxy.set_refuse(refuse);
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    writeln!(out, "PORT {}", proxy.port()).map_err(|e| e.to_string())?;
-    out.flush().map_err(|e| e.to_string())?;
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
+    serve_commands(&format!("PORT {}", proxy.port()), |line| {
         let mut words = line.split_whitespace();
-        let answer = match words.next() {
-            None => continue,
-            Some("quit") => {
-                let _ = writeln!(out, "ok");
-                let _ = out.flush();
-                break;
-            }
+        match words.next() {
             Some("stats") => proxy.stats().to_json(),
             Some("cut") => format!("ok {}", proxy.cut_all()),
             Some("refuse") => match words.next() {
@@ -345,8 +302,31 @@ fn run_http_proxy(args: &[String]) -> Result<(), String> {
                 (Err(e), _) | (_, Err(e)) => format!("error {e}"),
             },
             Some(other) => format!("error unknown command {other:?}"),
-        };
-        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
+            None => unreachable!("serve_commands skips empty lines"),
+        }
+    })
+}
+
+/// Prints `first` (the "PORT <n>" line), then answers each line on stdin with one line,
+/// `answer(line)`, until EOF or `quit` (answered "ok"); empty lines are skipped.
+fn serve_commands(first: &str, mut answer: impl FnMut(&str) -> String) -> Result<(), String> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{first}").map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    for line in io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "quit" {
+            let _ = writeln!(out, "ok");
+            let _ = out.flush();
+            break;
+        }
+        let reply = answer(line);
+        if writeln!(out, "{reply}").and_then(|_| out.flush()).is_err() {
             break;
         }
     }
