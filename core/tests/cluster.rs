@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::shared::{self, Comeback};
-use common::{expect_event, messages_until, options};
+use common::{expect_event, messages_until, number, options, within};
 use tether_core::{AsyncClient, Event, MqttOptions, QoS, ServerAddr, SESSION_NEVER_EXPIRES};
 use tether_testkit::{ClusterMode, Rmqtt};
 
@@ -36,18 +36,6 @@ fn on_cluster(id: &str, nodes: &[Rmqtt], first: usize) -> MqttOptions {
     o.set_servers(servers.collect());
     o.set_session_expiry_interval(SESSION_NEVER_EXPIRES);
     o
-}
-
-/// `fut` within `T`, or a panic naming `what` (no await of a test waits forever).
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    match tokio::time::timeout(T, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not within {T:?}"),
-    }
-}
-
-fn number(m: &tether_core::Message) -> usize {
-    String::from_utf8_lossy(&m.payload).parse().unwrap_or(usize::MAX)
 }
 
 /// What a run saw, printed for the note (some fields are read only through `Debug`).
@@ -81,10 +69,10 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     const N: usize = 400;
     let mut nodes = cluster(mode);
     let sub = AsyncClient::new(on_cluster("cl-sub", &nodes, 2));
-    within("subscriber connect", sub.connect()).await.unwrap();
-    within("subscribe", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
+    within(T, "subscriber connect", sub.connect()).await.unwrap();
+    within(T, "subscribe", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
     let publisher = AsyncClient::new(on_cluster("cl-pub", &nodes, 0));
-    within("publisher connect", publisher.connect()).await.unwrap();
+    within(T, "publisher connect", publisher.connect()).await.unwrap();
     eprintln!("{mode:?}: connected");
     // Routes reach the other nodes asynchronously: a probe through node 1 must arrive first.
     probe(&publisher, &sub, &nodes).await;
@@ -93,7 +81,7 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     let mut killed_at = None;
     for i in 0..N {
         let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
-        let d = within("publish", publisher.publish("cl/t", qos, false, i.to_string())).await.unwrap();
+        let d = within(T, "publish", publisher.publish("cl/t", qos, false, i.to_string())).await.unwrap();
         deliveries.push((i, qos, d));
         if i == N / 3 {
             eprintln!("{mode:?}: killing node 1");
@@ -103,20 +91,10 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     }
     let killed_at = killed_at.unwrap();
     let mut republished = 0;
-    let mut lost_connection = false;
-    let (resume_ms, present) = expect_event(&publisher, T, |e| match e {
-        Event::Disconnected { .. } => {
-            lost_connection = true;
-            None
-        }
-        Event::SessionLost { republished: n, .. } => {
+    let (resume_ms, present) = reconnected(&publisher, killed_at, |e| {
+        if let Event::SessionLost { republished: n, .. } = e {
             republished = *n;
-            None
         }
-        Event::Connected(ack) if lost_connection => {
-            Some((killed_at.elapsed().as_millis(), ack.session_present))
-        }
-        _ => None,
     })
     .await;
     let mut f = Figures {
@@ -147,8 +125,9 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     f.completed = completed.len();
     f.all_done_ms = killed_at.elapsed().as_millis();
     eprintln!("{mode:?}: every delivery ended after {} ms", f.all_done_ms);
-    let d = within("publish end", publisher.publish("cl/end", QoS::AtLeastOnce, false, "end")).await.unwrap();
-    within("end delivered", d).await.unwrap();
+    let d =
+        within(T, "publish end", publisher.publish("cl/end", QoS::AtLeastOnce, false, "end")).await.unwrap();
+    within(T, "end delivered", d).await.unwrap();
     let got = messages_until(&sub, T, |m| m.topic == "cl/end").await;
     let mut count: HashMap<usize, usize> = HashMap::new();
     for m in got.iter().filter(|m| m.topic == "cl/t") {
@@ -162,6 +141,31 @@ async fn publisher_node_killed(mode: ClusterMode) -> Figures {
     f
 }
 
+/// Waits for `client` to connect again after the kill at `killed_at` (a `Disconnected`, then
+/// `Connected`): milliseconds since the kill and Session Present. Every other event before it
+/// goes to `other`.
+async fn reconnected(
+    client: &AsyncClient,
+    killed_at: Instant,
+    mut other: impl FnMut(&Event),
+) -> (u128, bool) {
+    let mut lost_connection = false;
+    expect_event(client, T, |e| match e {
+        Event::Disconnected { .. } => {
+            lost_connection = true;
+            None
+        }
+        Event::Connected(ack) if lost_connection => {
+            Some((killed_at.elapsed().as_millis(), ack.session_present))
+        }
+        e => {
+            other(e);
+            None
+        }
+    })
+    .await
+}
+
 /// A message through the publisher's node must reach the subscriber's node before the
 /// stream starts (the cluster spreads subscriptions asynchronously); bounded.
 /// Returns the other messages the subscriber got meanwhile.
@@ -170,12 +174,13 @@ async fn probe(publisher: &AsyncClient, sub: &AsyncClient, nodes: &[Rmqtt]) -> V
     // A raft cluster may take a while to elect its leader and spread routes: up to ~60 s.
     for attempt in 0..300 {
         let d = within(
+            T,
             "probe publish",
             publisher.publish("cl/probe", QoS::AtLeastOnce, false, attempt.to_string()),
         )
         .await
         .unwrap();
-        within("probe delivered", d).await.unwrap();
+        within(T, "probe delivered", d).await.unwrap();
         let got = tokio::time::timeout(Duration::from_millis(200), async {
             loop {
                 match sub.recv().await {
@@ -248,10 +253,10 @@ async fn raft_cluster_subscriber_node_killed() {
     const N: usize = 300;
     let mut nodes = cluster(ClusterMode::Raft);
     let sub = AsyncClient::new(on_cluster("cl-sub2", &nodes, 0));
-    within("subscriber connect", sub.connect()).await.unwrap();
-    within("subscribe", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
+    within(T, "subscriber connect", sub.connect()).await.unwrap();
+    within(T, "subscribe", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
     let publisher = AsyncClient::new(on_cluster("cl-pub2", &nodes, 2));
-    within("publisher connect", publisher.connect()).await.unwrap();
+    within(T, "publisher connect", publisher.connect()).await.unwrap();
     probe(&publisher, &sub, &nodes).await;
 
     // First batch, with the kill in the middle of it.
@@ -259,7 +264,7 @@ async fn raft_cluster_subscriber_node_killed() {
     let mut killed_at = None;
     for i in 0..N {
         let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
-        first.push(within("publish", publisher.publish("cl/a", qos, false, i.to_string())).await.unwrap());
+        first.push(within(T, "publish", publisher.publish("cl/a", qos, false, i.to_string())).await.unwrap());
         if i == N / 3 {
             nodes[0].kill();
             killed_at = Some(Instant::now());
@@ -267,48 +272,35 @@ async fn raft_cluster_subscriber_node_killed() {
     }
     let killed_at = killed_at.expect("killed in the loop");
     let mut lost_session = false;
-    let mut lost_connection = false;
     // Messages that came before the subscriber noticed the kill count too.
     let mut early = Vec::new();
-    let (resume_ms, present) = expect_event(&sub, T, |e| match e {
-        Event::SessionLost { .. } => {
-            lost_session = true;
-            None
-        }
-        Event::Message(m) => {
-            early.push(m.clone());
-            None
-        }
-        Event::Disconnected { .. } => {
-            lost_connection = true;
-            None
-        }
-        Event::Connected(ack) if lost_connection => {
-            Some((killed_at.elapsed().as_millis(), ack.session_present))
-        }
-        _ => None,
+    let (resume_ms, present) = reconnected(&sub, killed_at, |e| match e {
+        Event::SessionLost { .. } => lost_session = true,
+        Event::Message(m) => early.push(m.clone()),
+        _ => {}
     })
     .await;
     if !present {
-        within("subscribe again", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
+        within(T, "subscribe again", sub.subscribe("cl/#", QoS::ExactlyOnce)).await.unwrap();
         // The new subscription reaches the publisher's node some time after SUBACK (seen:
         // the first message published right after it lost), as the first one did.
         early.extend(probe(&publisher, &sub, &nodes).await);
     }
     for d in first {
-        within("first batch delivered", d).await.expect("the publisher's node lives");
+        within(T, "first batch delivered", d).await.expect("the publisher's node lives");
     }
     // Second batch: after the subscriber is back, nothing may be missing.
     let mut second = Vec::new();
     for i in 0..N {
         let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
-        second.push(within("publish", publisher.publish("cl/b", qos, false, i.to_string())).await.unwrap());
+        second
+            .push(within(T, "publish", publisher.publish("cl/b", qos, false, i.to_string())).await.unwrap());
     }
     for d in second {
-        within("second batch delivered", d).await.unwrap();
+        within(T, "second batch delivered", d).await.unwrap();
     }
-    let d = within("end", publisher.publish("cl/end", QoS::AtLeastOnce, false, "end")).await.unwrap();
-    within("end delivered", d).await.unwrap();
+    let d = within(T, "end", publisher.publish("cl/end", QoS::AtLeastOnce, false, "end")).await.unwrap();
+    within(T, "end delivered", d).await.unwrap();
     let mut got = early;
     got.extend(messages_until(&sub, T, |m| m.topic == "cl/end").await);
     let count = |topic: &str| {

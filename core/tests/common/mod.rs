@@ -15,6 +15,19 @@ use tether_core::{
     SESSION_NEVER_EXPIRES,
 };
 
+/// `fut` within `limit`, or a panic naming `what` (no await of a test waits forever).
+pub async fn within<F: std::future::Future>(limit: Duration, what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: not within {limit:?}"),
+    }
+}
+
+/// The number a message's payload spells (`usize::MAX` when it spells none).
+pub fn number(m: &Message) -> usize {
+    String::from_utf8_lossy(&m.payload).parse().unwrap_or(usize::MAX)
+}
+
 /// Options for `id` at `port`, with fast reconnects so that fault tests stay short.
 pub fn options(id: &str, port: u16) -> MqttOptions {
     let mut o = MqttOptions::new(id, "127.0.0.1", port);

@@ -23,7 +23,7 @@ use tether_core::store::{Durability, FileStore};
 use tether_core::{AsyncClient, Delivery, Event, QoS, SubAckReasonCode};
 use tether_testkit::FaultProxy;
 
-use super::{options, persistent};
+use super::{number, options, persistent, within};
 
 const T: Duration = Duration::from_secs(30);
 /// Messages in the stream ([`qos_of`] each).
@@ -53,10 +53,6 @@ pub struct SharedDeath {
     pub a_resumed: Option<bool>,
 }
 
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(T, fut).await.unwrap_or_else(|_| panic!("{what}: not within {T:?}"))
-}
-
 /// Every third message QoS 1, the others QoS 2 (so that a round robin over two members
 /// gives each member both).
 pub fn qos_of(i: usize) -> QoS {
@@ -65,10 +61,6 @@ pub fn qos_of(i: usize) -> QoS {
     } else {
         QoS::ExactlyOnce
     }
-}
-
-fn number(m: &tether_core::Message) -> usize {
-    String::from_utf8_lossy(&m.payload).parse().unwrap_or(usize::MAX)
 }
 
 /// Reads `client`'s messages on `topic` until `end` arrives (Some) or the client is closed
@@ -99,7 +91,7 @@ fn collect(
 }
 
 async fn subscribe(client: &AsyncClient, filter: &str, qos: QoS) {
-    let codes = within("subscribe", client.subscribe(filter, qos)).await.unwrap();
+    let codes = within(T, "subscribe", client.subscribe(filter, qos)).await.unwrap();
     assert!(
         matches!(codes[0], SubAckReasonCode::GrantedQoS1 | SubAckReasonCode::GrantedQoS2),
         "subscribe {filter}: {codes:?}"
@@ -109,7 +101,9 @@ async fn subscribe(client: &AsyncClient, filter: &str, qos: QoS) {
 async fn publish_range(publisher: &AsyncClient, topic: &str, range: std::ops::Range<usize>) -> Vec<Delivery> {
     let mut out = Vec::with_capacity(range.len());
     for i in range {
-        out.push(within("publish", publisher.publish(topic, qos_of(i), false, i.to_string())).await.unwrap());
+        out.push(
+            within(T, "publish", publisher.publish(topic, qos_of(i), false, i.to_string())).await.unwrap(),
+        );
     }
     out
 }
@@ -143,11 +137,11 @@ pub async fn shared_member_dies(
         o
     };
     let a = AsyncClient::new(a_options(proxy.port()));
-    within("A connects", a.connect()).await.unwrap();
+    within(T, "A connects", a.connect()).await.unwrap();
     subscribe(&a, &share, QoS::ExactlyOnce).await;
     subscribe(&a, &end_a, QoS::AtLeastOnce).await;
     let b = AsyncClient::new(persistent(&format!("{tag}-b"), b_port));
-    within("B connects", b.connect()).await.unwrap();
+    within(T, "B connects", b.connect()).await.unwrap();
     subscribe(&b, &share, QoS::ExactlyOnce).await;
     subscribe(&b, &end_b, QoS::AtLeastOnce).await;
 
@@ -159,11 +153,11 @@ pub async fn shared_member_dies(
         collect(b.clone(), topic.clone(), Some(end_b.clone()), Arc::new(Mutex::new(0)), unused.clone());
 
     let publisher = AsyncClient::new(options(&format!("{tag}-pub"), publisher_port));
-    within("publisher connects", publisher.connect()).await.unwrap();
+    within(T, "publisher connects", publisher.connect()).await.unwrap();
     let mut deliveries = publish_range(&publisher, &topic, 0..N / 2).await;
 
     // A dies once its application has some messages and more are coming.
-    within("A gets its first messages", async {
+    within(T, "A gets its first messages", async {
         loop {
             let grew = a_grew.notified();
             if *a_seen.lock().unwrap() >= A_DIES_AFTER {
@@ -176,13 +170,13 @@ pub async fn shared_member_dies(
     proxy.set_refuse(true);
     proxy.cut_all();
     a.close();
-    within("A closes", a.closed()).await;
+    within(T, "A closes", a.closed()).await;
     drop(a);
-    let a_before = within("A's messages", a_task).await.unwrap();
+    let a_before = within(T, "A's messages", a_task).await.unwrap();
 
     deliveries.extend(publish_range(&publisher, &topic, N / 2..N).await);
     for d in deliveries {
-        within("delivery", d).await.expect("the server accepted every message");
+        within(T, "delivery", d).await.expect("the server accepted every message");
     }
 
     let mut result = SharedDeath { a_before: a_before.len(), ..SharedDeath::default() };
@@ -192,22 +186,24 @@ pub async fn shared_member_dies(
         let mut o = a_options(proxy.port());
         o.set_clean_start(false);
         let again = AsyncClient::new(o);
-        let ack = within("A comes back", again.connect()).await.unwrap();
+        let ack = within(T, "A comes back", again.connect()).await.unwrap();
         result.a_resumed = Some(ack.session_present);
         let task =
             collect(again.clone(), topic.clone(), Some(end_a.clone()), Arc::new(Mutex::new(0)), unused);
-        let d =
-            within("end a", publisher.publish(end_a.as_str(), QoS::AtLeastOnce, false, "end")).await.unwrap();
-        within("end a delivered", d).await.unwrap();
-        let after = within("A-again's messages", task).await.unwrap();
+        let d = within(T, "end a", publisher.publish(end_a.as_str(), QoS::AtLeastOnce, false, "end"))
+            .await
+            .unwrap();
+        within(T, "end a delivered", d).await.unwrap();
+        let after = within(T, "A-again's messages", task).await.unwrap();
         result.a_after = after.len();
         all.extend(after);
         again.close();
-        within("A-again closes", again.closed()).await;
+        within(T, "A-again closes", again.closed()).await;
     }
-    let d = within("end b", publisher.publish(end_b.as_str(), QoS::AtLeastOnce, false, "end")).await.unwrap();
-    within("end b delivered", d).await.unwrap();
-    let b_got = within("B's messages", b_task).await.unwrap();
+    let d =
+        within(T, "end b", publisher.publish(end_b.as_str(), QoS::AtLeastOnce, false, "end")).await.unwrap();
+    within(T, "end b delivered", d).await.unwrap();
+    let b_got = within(T, "B's messages", b_task).await.unwrap();
     result.b = b_got.len();
     all.extend(b_got);
 
