@@ -5,12 +5,15 @@
 
 #include "tether.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +76,21 @@ static inline uint16_t broker_port(void) {
     const char *p = getenv("TETHER_TEST_PORT");
     if (p == NULL || atoi(p) <= 0 || atoi(p) > 65535) FAIL("TETHER_TEST_PORT is not set");
     return (uint16_t)atoi(p);
+}
+
+/* A 127.0.0.1 port nothing listens on (bound to a free port, then closed). */
+static inline uint16_t closed_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t len = sizeof a;
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
 }
 
 /* A name unique to this process: "<prefix>-<pid>-<suffix>". */

@@ -332,20 +332,6 @@ static void test_out_of_range_values(void) {
 }
 
 /* A port on which nothing listens: bound, then closed. */
-static uint16_t closed_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t len = sizeof a;
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void test_connection_failures(void) {
     tether_client *c = new_client("api-nobody", true, 0);
     bool present = true;

@@ -6,22 +6,6 @@
  * tests/python/test_cluster.py.) */
 #include "kit.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-/* A port nothing listens on (bound, then closed). */
-static uint16_t closed_port(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(s >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t al = sizeof a;
-    CHECK(getsockname(s, (struct sockaddr *)&a, &al) == 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 static void test_bad_lists_fail_before_connecting(void) {
     char id[96];
     unique(id, sizeof id, "failover", "args");
